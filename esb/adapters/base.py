@@ -1,0 +1,116 @@
+"""The adapter interface: how a destination receives a message.
+
+An adapter is built once per destination from its settings in the routes
+file, and then delivers many messages::
+
+    adapter = factory(destination)           # at start-up or reload
+    answer = yield adapter.deliver(outbound) # per message and attempt
+
+``deliver`` returns a Deferred that fires with a :class:`Delivered` (the
+destination took the message; for request-reply it carries the answer for
+the sender) or fails with a :class:`DeliveryError` whose ``retryable`` says
+whether trying again can help: timeouts, refused connections, HTTP 5xx and
+StUF faults with plek server are worth a retry; HTTP 4xx and StUF faults with
+plek client are not, since the same message will fail the same way.
+
+Third-party adapters register a factory under the ``emo.adapters`` entry
+point group; the entry point's name is the destination ``type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from twisted.internet import defer
+
+from esb.errors import ConfigError, EmoError
+from esb.message import Identification
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message as a destination gets it."""
+
+    message_id: str
+    payload: bytes
+    soap_action: str | None
+    identification: Identification | None
+    attempt: int = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The destination took the message; ``answer`` is its reply, if any."""
+
+    answer: bytes | None = None
+    content_type: str | None = None
+    status: int | None = None
+    note: str = ""
+
+
+class DeliveryError(EmoError):
+    """A delivery attempt failed; ``retryable`` says whether to try again.
+
+    ``answer`` keeps what the destination said (a SOAP fault, an error page),
+    so a request-reply sender can be shown the destination's own fault.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        answer: bytes | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.answer = answer
+        self.status = status
+
+
+class Adapter(Protocol):
+    """A destination that messages can be delivered to."""
+
+    def deliver(self, outbound: Outbound) -> defer.Deferred[Delivered]: ...
+
+    def close(self) -> defer.Deferred[None] | None: ...
+
+
+AdapterFactory = Callable[[str, Mapping[str, Any], float], Adapter]
+"""Builds an adapter from (destination name, settings, timeout in seconds)."""
+
+
+def builtin_factories() -> dict[str, AdapterFactory]:
+    from esb.adapters.file import FileAdapter
+    from esb.adapters.http import HttpAdapter
+
+    return {"http": HttpAdapter.from_settings, "file": FileAdapter.from_settings}
+
+
+def adapter_factories(
+    extra: Mapping[str, AdapterFactory] | None = None,
+) -> dict[str, AdapterFactory]:
+    """Built-in adapters, those of installed packages, then ``extra``."""
+    factories = builtin_factories()
+    for entry in entry_points(group="emo.adapters"):
+        try:
+            factories[entry.name] = entry.load()
+        except Exception as exc:
+            raise ConfigError(
+                f"adapter '{entry.name}' ({entry.value}) cannot be loaded: {exc}"
+            ) from exc
+    factories.update(extra or {})
+    return factories
+
+
+def setting(settings: Mapping[str, Any], name: str, destination: str) -> Any:
+    """A required adapter setting, or a ConfigError naming what is missing."""
+    if name not in settings or settings[name] in (None, ""):
+        raise ConfigError(f"destination '{destination}' needs a '{name}' setting")
+    return settings[name]

@@ -1,0 +1,207 @@
+"""The answers EMO itself gives: Bv03 confirmations and StUF foutberichten.
+
+StUF 03.01 decides the shape:
+
+- a kennisgeving (Lk01) or asynchronous vrij bericht (Di01) is confirmed with
+  ``Bv03`` or refused with ``Fo03``, both carrying zender and ontvanger
+  swapped and the request's referentienummer as crossRefnummer;
+- a vraag (Lv01) or synchronous vrij bericht (Di02) is refused with ``Fo02``,
+  whose stuurgegevens the schema restricts to the berichtcode alone
+  (stuf0301.xsd, element Fo02Bericht), so nothing is echoed there;
+- ``Fo01`` is the asynchronous functional fault, sent later as a message of
+  its own (for example when a published message goes to the dead letters).
+
+Every foutbericht goes out inside a SOAP 1.1 Fault whose faultcode follows the
+plek: ``Client`` when the sender must change the message, ``Server`` when EMO or
+a destination failed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from lxml import etree
+
+from esb.envelope import soap_envelope, soap_fault
+from esb.errors import DETAILS_MAX, OMSCHRIJVING_MAX, StufFault
+from esb.message import NS_STUF, Party, Stuurgegevens
+
+NS_EMO_FOUT = "urn:emo:fout"
+_S = f"{{{NS_STUF}}}"
+
+# Refnummer and Tijdstip in stuf0301.xsd: at most 40 characters, 8-17 digits.
+REFNUMMER_MAX = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What goes back to the sender over HTTP."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/xml; charset=utf-8"
+
+
+def stuf_tijdstip(now: float | None = None) -> str:
+    """A StUF Tijdstip (yyyymmddhhmmssfff) in local time, as StUF prescribes."""
+    moment = time.time() if now is None else now
+    millis = int((moment % 1) * 1000)
+    return time.strftime("%Y%m%d%H%M%S", time.localtime(moment)) + f"{millis:03d}"
+
+
+def fault_berichtcode(request_berichtcode: str | None) -> str:
+    """The foutbericht that answers a request with this berichtcode."""
+    if request_berichtcode and request_berichtcode[:2] in ("Lk", "Di", "Sa", "Sh"):
+        return "Fo03" if request_berichtcode != "Di02" else "Fo02"
+    return "Fo02"
+
+
+def _party(parent: etree._Element, tag: str, party: Party) -> None:
+    element = etree.SubElement(parent, _S + tag)
+    for field in ("organisatie", "applicatie", "administratie", "gebruiker"):
+        value = getattr(party, field)
+        if value:
+            etree.SubElement(element, _S + field).text = value
+
+
+def _reply_stuurgegevens(
+    parent: etree._Element,
+    berichtcode: str,
+    request: Stuurgegevens,
+    *,
+    system: Party,
+    referentienummer: str,
+    now: float | None,
+) -> None:
+    stuurgegevens = etree.SubElement(parent, _S + "stuurgegevens")
+    etree.SubElement(stuurgegevens, _S + "berichtcode").text = berichtcode
+    # StUF 03.01: the answer's zender is the request's ontvanger, and the other
+    # way round. A request without an ontvanger was meant for whoever
+    # answers, so EMO names itself.
+    zender = request.ontvanger if request.ontvanger.applicatie else system
+    _party(stuurgegevens, "zender", zender)
+    _party(stuurgegevens, "ontvanger", request.zender)
+    etree.SubElement(stuurgegevens, _S + "referentienummer").text = referentienummer[
+        :REFNUMMER_MAX
+    ]
+    etree.SubElement(stuurgegevens, _S + "tijdstipBericht").text = stuf_tijdstip(now)
+    cross = request.referentienummer or referentienummer
+    etree.SubElement(stuurgegevens, _S + "crossRefnummer").text = cross[:REFNUMMER_MAX]
+
+
+def bv03(
+    request: Stuurgegevens,
+    *,
+    system: Party,
+    referentienummer: str,
+    now: float | None = None,
+) -> etree._Element:
+    """The Bv03Bericht confirming ``request``."""
+    bericht = etree.Element(_S + "Bv03Bericht", nsmap={"StUF": NS_STUF})
+    _reply_stuurgegevens(
+        bericht,
+        "Bv03",
+        request,
+        system=system,
+        referentienummer=referentienummer,
+        now=now,
+    )
+    return bericht
+
+
+def foutbericht(
+    fault: StufFault,
+    request: Stuurgegevens | None,
+    *,
+    system: Party,
+    referentienummer: str,
+    berichtcode: str | None = None,
+    now: float | None = None,
+) -> etree._Element:
+    """The Fo01/Fo02/Fo03 for ``fault`` in answer to ``request``.
+
+    Without usable stuurgegevens (unparseable XML, no zender) only a Fo02 can
+    be formed, since Fo01 and Fo03 require zender and ontvanger.
+    """
+    code = berichtcode or fault_berichtcode(request.berichtcode if request else None)
+    if code in ("Fo01", "Fo03") and (request is None or not request.zender.applicatie):
+        code = "Fo02"
+    bericht = etree.Element(_S + f"{code}Bericht", nsmap={"StUF": NS_STUF})
+    if code == "Fo02":
+        stuurgegevens = etree.SubElement(bericht, _S + "stuurgegevens")
+        etree.SubElement(stuurgegevens, _S + "berichtcode").text = "Fo02"
+    else:
+        assert request is not None
+        _reply_stuurgegevens(
+            bericht,
+            code,
+            request,
+            system=system,
+            referentienummer=referentienummer,
+            now=now,
+        )
+
+    body = etree.SubElement(bericht, _S + "body")
+    etree.SubElement(body, _S + "code").text = fault.code
+    etree.SubElement(body, _S + "plek").text = fault.plek
+    etree.SubElement(body, _S + "omschrijving").text = _clip(
+        fault.omschrijving, OMSCHRIJVING_MAX
+    )
+    details = fault.full_details
+    if details:
+        etree.SubElement(body, _S + "details").text = _clip(details, DETAILS_MAX)
+    if fault.violations:
+        # Foutdetails holds 1000 characters; detailsXML (any content) carries
+        # every violation, however many there are.
+        xml = etree.SubElement(body, _S + "detailsXML")
+        for violation in fault.violations:
+            item = etree.SubElement(
+                xml, f"{{{NS_EMO_FOUT}}}schemafout", nsmap={"emo": NS_EMO_FOUT}
+            )
+            if violation.line is not None:
+                item.set("regel", str(violation.line))
+            item.set("pad", violation.path)
+            item.text = violation.rule
+    return bericht
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def confirmation_answer(
+    request: Stuurgegevens,
+    *,
+    system: Party,
+    referentienummer: str,
+    now: float | None = None,
+) -> Answer:
+    """A Bv03 in a SOAP envelope, HTTP 200."""
+    body = bv03(request, system=system, referentienummer=referentienummer, now=now)
+    return Answer(200, soap_envelope(body))
+
+
+def fault_answer(
+    fault: StufFault,
+    request: Stuurgegevens | None,
+    *,
+    system: Party,
+    referentienummer: str,
+    berichtcode: str | None = None,
+    http_status: int | None = None,
+    now: float | None = None,
+) -> Answer:
+    """A foutbericht in a SOAP Fault; HTTP 500 as SOAP 1.1 section 6.2 asks."""
+    detail = foutbericht(
+        fault,
+        request,
+        system=system,
+        referentienummer=referentienummer,
+        berichtcode=berichtcode,
+        now=now,
+    )
+    faultstring = f"{fault.code}: {fault.omschrijving}"
+    return Answer(
+        http_status or 500, soap_fault(fault.soap_faultcode, faultstring, detail)
+    )

@@ -1,0 +1,216 @@
+"""The running broker: start-up, reload and graceful shutdown.
+
+Start-up computes everything once (schemas compiled, routes loaded), then
+listens. A reload builds a complete new dispatcher from the routes file first
+and swaps it in one assignment, so a message uses either the old routes or
+the new ones, never a mix; a broken file changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, reactor, task
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+
+from esb import metrics
+from esb.broker import Broker, Dispatcher, NoRoutes
+from esb.config import Settings
+from esb.errors import ConfigError, EmoError
+from esb.schemaset import SchemaRegistry
+from esb.web import make_site
+
+log = Logger()
+
+VERSION = "0.1.0"
+# How long a stop waits for messages in flight before it closes anyway.
+DRAIN_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    ok: bool
+    text: str
+
+
+DispatcherFactory = Callable[[Settings, SchemaRegistry], Dispatcher]
+
+
+def no_routes(settings: Settings, schemas: SchemaRegistry) -> Dispatcher:
+    return NoRoutes()
+
+
+class BrokerService:
+    """One broker process: its schemas, its current dispatcher, its port."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        dispatcher_factory: DispatcherFactory = no_routes,
+        closer: Callable[[], defer.Deferred[Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.started = time.time()
+        self._factory = dispatcher_factory
+        self._closer = closer
+        self.schemas = SchemaRegistry.empty()
+        self.broker: Broker | None = None
+        self.port: IListeningPort | None = None
+        self.admin_token = secrets.token_urlsafe(24)
+        self.last_reload: ReloadResult | None = None
+
+    # Start-up --------------------------------------------------------------
+
+    def load_schemas(self) -> None:
+        if not self.settings.schemas:
+            log.warn(
+                "No StUF schema set configured: message bodies are NOT validated; "
+                "only the stuurgegevens are checked. Name distributions with "
+                "--schemas or 'schemas' in emo.yaml."
+            )
+            return
+        began = time.perf_counter()
+        self.schemas = SchemaRegistry.load(self.settings.schemas)
+        metrics.SCHEMA_SETS.set(len(self.schemas.sets))
+        log.info(
+            "Compiled {count} schema set(s) in {seconds:.2f} s: {names}",
+            count=len(self.schemas.sets),
+            seconds=time.perf_counter() - began,
+            names=", ".join(info.name for info in self.schemas.sets),
+        )
+
+    def build(self) -> Broker:
+        dispatcher = self._factory(self.settings, self.schemas)
+        return Broker(
+            self.schemas,
+            dispatcher,
+            system=self.settings.system,
+            max_depth=self.settings.max_depth,
+        )
+
+    def start(self) -> IListeningPort:
+        """Load everything, then listen. Raises EmoError when it cannot."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.load_schemas()
+        self.broker = self.build()
+        site = make_site(
+            self.current_broker,
+            self.status,
+            max_body_bytes=self.settings.max_body_bytes,
+            admin=self.admin,
+        )
+        from twisted.internet.error import CannotListenError
+
+        try:
+            self.port = reactor.listenTCP(
+                self.settings.port,
+                site,  # type: ignore[arg-type]  # Site is a ServerFactory
+                interface=self.settings.host,
+            )
+        except CannotListenError as exc:
+            raise ConfigError(
+                f"cannot listen on {self.settings.host}:{self.settings.port}: "
+                f"{exc.socketError}"
+            ) from exc
+        actual: int = getattr(self.port.getHost(), "port", self.settings.port)
+        self._write_state(actual)
+        log.info(
+            "EMO {version} listening on http://{host}:{port}/",
+            version=VERSION,
+            host=self.settings.host,
+            port=actual,
+        )
+        return self.port
+
+    def current_broker(self) -> Broker:
+        assert self.broker is not None
+        return self.broker
+
+    # Reload and status -----------------------------------------------------
+
+    def reload(self) -> ReloadResult:
+        """Build a new dispatcher from the routes file; keep the old on error."""
+        try:
+            broker = self.build()
+        except EmoError as exc:
+            result = ReloadResult(False, f"reload refused, routes unchanged:\n{exc}")
+            log.error("Route reload refused: {error}", error=str(exc))
+        else:
+            self.broker = broker
+            result = ReloadResult(True, "routes reloaded")
+            log.info("Routes reloaded from {path}", path=str(self.settings.routes_path))
+        self.last_reload = result
+        return result
+
+    def admin(self, command: str, token: str | None) -> tuple[int, str]:
+        """Administrative commands over HTTP, for ``emo reload``."""
+        if not token or not secrets.compare_digest(token, self.admin_token):
+            return 403, "admin token missing or wrong\n"
+        if command == "reload":
+            result = self.reload()
+            return (200 if result.ok else 409), result.text + "\n"
+        return 404, f"unknown admin command {command!r}\n"
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": VERSION,
+            "pid": os.getpid(),
+            "started": self.started,
+            "uptime_seconds": round(time.time() - self.started, 1),
+            "schema_sets": self.schemas.describe(),
+            "validating": bool(self.schemas),
+            "routes": str(self.settings.routes_path),
+            "last_reload": None
+            if self.last_reload is None
+            else {"ok": self.last_reload.ok, "text": self.last_reload.text},
+        }
+
+    def _write_state(self, port: int) -> None:
+        state = {
+            "pid": os.getpid(),
+            "started": self.started,
+            "host": self.settings.host,
+            "port": port,
+            "admin_token": self.admin_token,
+        }
+        path = self.settings.state_file
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state))
+        os.chmod(temporary, 0o600)
+        temporary.replace(path)
+        self.settings.pid_file.write_text(f"{os.getpid()}\n")
+
+    # Shutdown --------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def stop(self) -> Any:
+        """Stop listening, let messages in flight finish, remove the pid file."""
+        log.info("Stopping: no new connections, finishing messages in flight")
+        if self.port is not None:
+            yield self.port.stopListening()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.broker and self.broker.in_flight and time.monotonic() < deadline:
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        if self._closer is not None:
+            yield self._closer()
+        for path in (self.settings.pid_file, self.settings.state_file):
+            _remove_if_ours(path)
+        log.info("Stopped")
+
+
+def _remove_if_ours(path: Path) -> None:
+    try:
+        if path.suffix == ".pid" and path.read_text().strip() != str(os.getpid()):
+            return
+        path.unlink()
+    except OSError:
+        pass

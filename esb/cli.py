@@ -1,0 +1,109 @@
+"""``emo``: the command line of the broker.
+
+emo run    [--config DIR] [--data DIR] [--port N] [--schemas DIR ...]
+emo start  (the same options; runs detached, log in DATA/emo.log)
+emo stop | status | reload   [--config DIR] [--data DIR]
+emo routes check [FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from esb.config import Settings, load_settings
+from esb.errors import EmoError
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=Path("config"), help="configuration folder"
+    )
+    parser.add_argument("--data", type=Path, help="data folder (default ./var)")
+
+
+def _serving(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--port", type=int, help="TCP port (default 8470)")
+    parser.add_argument(
+        "--schemas",
+        type=Path,
+        action="append",
+        help="folder or zip of an official StUF schema distribution "
+        "(repeat for several; overrides the configuration)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emo", description="EMO, the simple mid-office: StUF message broker"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _serving(commands.add_parser("run", help="run the broker in the foreground"))
+    _serving(commands.add_parser("start", help="start the broker as a daemon"))
+    stop = commands.add_parser("stop", help="stop the daemon gracefully")
+    _common(stop)
+    stop.add_argument("--timeout", type=float, default=60.0)
+    _common(commands.add_parser("status", help="is the daemon running?"))
+    _common(commands.add_parser("reload", help="reload routes in the daemon"))
+    routes = commands.add_parser("routes", help="work with routes files")
+    route_commands = routes.add_subparsers(dest="routes_command", required=True)
+    check = route_commands.add_parser("check", help="validate a routes file")
+    check.add_argument("file", nargs="?", type=Path)
+    _common(check)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.config,
+        data_dir=args.data,
+        port=getattr(args, "port", None),
+        schemas=getattr(args, "schemas", None),
+    )
+
+
+def _run_args(args: argparse.Namespace) -> list[str]:
+    """The options of ``start`` passed on to the detached ``run``."""
+    words = ["--config", str(args.config.resolve())]
+    if args.data is not None:
+        words += ["--data", str(args.data.resolve())]
+    if args.port is not None:
+        words += ["--port", str(args.port)]
+    for folder in args.schemas or ():
+        words += ["--schemas", str(folder.resolve())]
+    return words
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "run":
+            from esb.daemon import run
+
+            return run(settings)
+        from esb import control
+
+        if args.command == "start":
+            return control.start(settings, _run_args(args))
+        if args.command == "stop":
+            return control.stop(settings, timeout=args.timeout)
+        if args.command == "status":
+            return control.status(settings)
+        if args.command == "reload":
+            return control.reload(settings)
+        if args.command == "routes":
+            from esb.daemon import check_routes_command
+
+            return check_routes_command(args.file or settings.routes_path)
+    except EmoError as exc:
+        print(f"emo: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Guaranteed delivery: attempts, retries, dead letters, resumption.
+
+Every delivery is a row in the journal before its first attempt. An attempt
+is made straight away for a new message; the row's ``next_attempt_at`` is set
+past the attempt's time-out first, so if the process dies during the attempt
+the poller of the next process finds it due and tries again: delivery is at
+least once. The outcome of every attempt is journaled:
+
+- ``ok``: delivered;
+- a failure worth retrying (:attr:`DeliveryError.retryable`) with attempts
+  left: retrying, due again after the destination's backoff;
+- otherwise dead, and a copy goes to the destination's dead letter, if any.
+
+A destination that fails only pushes back its own deliveries; each
+destination has its own cap on attempts in flight, so one that hangs cannot
+take every slot.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from esb.adapters.base import Adapter, Delivered, DeliveryError, Outbound
+from esb.journal import (
+    DueDelivery,
+    GroupCommitWriter,
+    Outcome,
+    PlannedDelivery,
+    Transaction,
+)
+from esb.routes.model import Destination
+
+log = Logger()
+
+POLL_SECONDS = 0.5
+MAX_IN_FLIGHT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    outcome: Outcome
+    delivered: Delivered | None = None
+    error: DeliveryError | None = None
+
+
+Rebuild = Callable[[DueDelivery], Outbound]
+
+
+class DeliveryEngine:
+    """Makes delivery attempts and journals their outcomes.
+
+    One engine lives as long as the process; a route reload hands it new
+    destinations and adapters with :meth:`update`, and attempts under way
+    finish with the adapter they started with.
+    """
+
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        reactor: IReactorTime,
+        *,
+        rand: Callable[[], float] = random.random,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ) -> None:
+        self.writer = writer
+        self.reactor = reactor
+        self.rand = rand
+        self.max_in_flight = max_in_flight
+        self.destinations: Mapping[str, Destination] = {}
+        self.adapters: Mapping[str, Adapter] = {}
+        self.rebuild: Rebuild | None = None
+        self.in_flight: dict[str, int] = {}
+        self._poller: task.LoopingCall | None = None
+        self._polling = False
+
+    def update(
+        self,
+        destinations: Mapping[str, Destination],
+        adapters: Mapping[str, Adapter],
+        rebuild: Rebuild,
+    ) -> None:
+        self.destinations = destinations
+        self.adapters = adapters
+        self.rebuild = rebuild
+
+    def now(self) -> float:
+        return self.reactor.seconds()
+
+    # One attempt ------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def attempt(
+        self, delivery_id: int, destination_name: str, outbound: Outbound
+    ) -> Any:
+        """Make one attempt and journal it; fires with an AttemptResult."""
+        destination = self.destinations.get(destination_name)
+        adapter = self.adapters.get(destination_name)
+        started = self.now()
+        self.in_flight[destination_name] = self.in_flight.get(destination_name, 0) + 1
+        delivered: Delivered | None = None
+        error: DeliveryError | None = None
+        try:
+            if destination is None or adapter is None:
+                error = DeliveryError(
+                    f"destination '{destination_name}' is not in the current routes",
+                    retryable=True,
+                )
+            else:
+                attempt = adapter.deliver(outbound)
+                attempt.addTimeout(destination.timeout, self.reactor)
+                delivered = yield attempt
+        except DeliveryError as exc:
+            error = exc
+        except defer.TimeoutError:
+            timeout = destination.timeout if destination else 0
+            error = DeliveryError(f"no answer within {timeout:g} s", retryable=True)
+        except Exception as exc:
+            log.failure(
+                "Adapter of {destination} failed on message {id}",
+                destination=destination_name,
+                id=outbound.message_id,
+            )
+            error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+        finally:
+            self.in_flight[destination_name] -= 1
+
+        ended = self.now()
+        if error is None:
+            assert delivered is not None
+            yield self.writer.submit(
+                lambda tx: tx.record_attempt(
+                    delivery_id,
+                    started_at=started,
+                    ended_at=ended,
+                    outcome="ok",
+                )
+            )
+            return AttemptResult("ok", delivered=delivered)
+
+        attempts_allowed = destination.retry.attempts if destination else 1
+        retry = error.retryable and outbound.attempt < attempts_allowed
+        if destination is None and error.retryable:
+            retry = True
+        outcome: Outcome = "retry" if retry else "dead"
+        delay = (
+            destination.retry.delay(outbound.attempt, self.rand)
+            if destination
+            else 60.0
+        )
+        dead_letter = destination.dead_letter if destination and not retry else None
+        log.warn(
+            "Delivery of {id} to {destination} failed (attempt {attempt}): "
+            "{reason}; {next}",
+            id=outbound.message_id,
+            destination=destination_name,
+            attempt=outbound.attempt,
+            reason=error.reason,
+            next=f"retry in {delay:.1f} s" if retry else "dead",
+        )
+
+        def record(tx: Transaction) -> None:
+            tx.record_attempt(
+                delivery_id,
+                started_at=started,
+                ended_at=ended,
+                outcome=outcome,
+                error=error.reason[:2000],
+                answer=error.answer[:100_000] if error.answer else None,
+                next_attempt_at=ended + delay if retry else None,
+            )
+            if dead_letter:
+                tx.add_deliveries(
+                    outbound.message_id,
+                    [PlannedDelivery(dead_letter, "publish", ended)],
+                    now=ended,
+                )
+
+        yield self.writer.submit(record)
+        if dead_letter:
+            self.kick()
+        return AttemptResult(outcome, error=error)
+
+    # Polling ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._poller = task.LoopingCall(self.poll)
+        self._poller.clock = self.reactor
+        self._poller.start(POLL_SECONDS, now=True).addErrback(
+            lambda failure: log.failure("Delivery poller stopped", failure)
+        )
+
+    def stop(self) -> None:
+        if self._poller is not None and self._poller.running:
+            self._poller.stop()
+
+    def kick(self) -> None:
+        """Poll soon, for deliveries that just became due."""
+        self.reactor.callLater(0, self.poll)
+
+    @defer.inlineCallbacks
+    def poll(self) -> Any:
+        """Claim the deliveries that are due and attempt them."""
+        if self._polling or self.rebuild is None:
+            return
+        self._polling = True
+        try:
+            busy = sum(self.in_flight.values())
+            free = self.max_in_flight * max(1, len(self.destinations)) - busy
+            if free <= 0:
+                return
+            now = self.now()
+            longest = max((d.timeout for d in self.destinations.values()), default=30.0)
+            due: list[DueDelivery] = yield self.writer.submit(
+                lambda tx: tx.claim_due(now, min(free, 200), until=now + longest + 5)
+            )
+            for item in due:
+                self._resume(item)
+        except Exception:
+            log.failure("Delivery poll failed")
+        finally:
+            self._polling = False
+
+    def _resume(self, due: DueDelivery) -> None:
+        delivery = due.delivery
+        if delivery.mode == "request-reply":
+            # The sender waited for this answer on a connection that is gone;
+            # delivering now would act on a request nobody is waiting for.
+            ended = self.now()
+            self.writer.submit(
+                lambda tx: tx.record_attempt(
+                    delivery.id,
+                    started_at=ended,
+                    ended_at=ended,
+                    outcome="dead",
+                    error="the broker stopped while the sender waited for the "
+                    "answer; not delivered again",
+                )
+            )
+            return
+        if self.in_flight.get(delivery.destination, 0) >= self.max_in_flight:
+            return  # claimed until its time-out; taken up again then
+        assert self.rebuild is not None
+        try:
+            outbound = self.rebuild(due)
+        except Exception as exc:
+            ended = self.now()
+            reason = f"cannot rebuild the message from the journal: {exc}"
+            self.writer.submit(
+                lambda tx: tx.record_attempt(
+                    delivery.id,
+                    started_at=ended,
+                    ended_at=ended,
+                    outcome="dead",
+                    error=reason,
+                )
+            )
+            return
+        self.attempt(delivery.id, delivery.destination, outbound)

@@ -1,0 +1,426 @@
+"""The routing side of the broker: journal, route table and delivery.
+
+:func:`routed_dispatcher` is called at start-up and on every reload. The
+journal, its writer and the delivery engine are made once per process and
+shared by the dispatchers that reloads create; the route table and the
+adapters are new each time. A message keeps the dispatcher it was planned
+with, so a reload never changes the route of a message in flight.
+
+For one message, after the broker has identified and validated it::
+
+    plan      the first route whose match holds (and so the validation mode)
+    steps     transform, set, wiretap: on the broker's copy of the message
+    journal   raw bytes, identification, route and deliveries, committed
+    reply     one destination, now; its answer is the sender's answer
+    publish   Bv03 to the sender at once; deliveries run on their own
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from lxml import etree
+from twisted.internet import defer, reactor, task
+from twisted.logger import Logger
+
+from esb.adapters.base import (
+    Adapter,
+    AdapterFactory,
+    DeliveryError,
+    Outbound,
+    adapter_factories,
+)
+from esb.answers import Answer, confirmation_answer, fault_answer
+from esb.broker import BG_SOURCE, ZDS_SOURCE, NoRoutes, Plan
+from esb.config import Settings
+from esb.delivery import DeliveryEngine
+from esb.envelope import open_envelope, parse_xml
+from esb.errors import StufFault
+from esb.identify import identify
+from esb.journal import (
+    DeliveryMode,
+    DueDelivery,
+    DuplicateMessageError,
+    GroupCommitWriter,
+    Journal,
+    PlannedDelivery,
+    ReceivedMessage,
+    Transaction,
+)
+from esb.message import Message, Party
+from esb.routes import load_routes
+from esb.routes.model import Route, RouteTable
+from esb.schemaset import SchemaRegistry
+
+log = Logger()
+
+SOURCE_NAMESPACES = {
+    ZDS_SOURCE.name: ZDS_SOURCE.namespaces,
+    BG_SOURCE.name: BG_SOURCE.namespaces,
+}
+ALL_NAMESPACES = (*ZDS_SOURCE.namespaces, *BG_SOURCE.namespaces)
+
+
+@dataclass
+class Runtime:
+    """What outlives reloads: the journal, its writer and the engine."""
+
+    journal: Journal
+    writer: GroupCommitWriter
+    engine: DeliveryEngine
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        journal = Journal.open(settings.journal_url)
+        writer = GroupCommitWriter(journal)
+        writer.start()
+        engine = DeliveryEngine(writer, reactor)
+        return cls(journal, writer, engine)
+
+    @defer.inlineCallbacks
+    def close(self) -> Any:
+        self.engine.stop()
+        yield self.writer.stop()
+        self.journal.close()
+
+
+class RoutedDispatcher:
+    """Routes by one route table, journals, and delivers."""
+
+    def __init__(
+        self,
+        table: RouteTable,
+        runtime: Runtime,
+        adapters: Mapping[str, Adapter],
+        *,
+        system: Party,
+    ) -> None:
+        self.table = table
+        self.runtime = runtime
+        self.adapters = adapters
+        self.system = system
+
+    # Plan -------------------------------------------------------------------
+
+    def rebuild(self, due: DueDelivery) -> Outbound:
+        """The outbound message for a delivery resumed from the journal.
+
+        The route's steps run again on the journaled original, so what is
+        delivered after a restart is what would have been delivered before.
+        """
+        message = Message(raw=due.raw, source=due.source, soap_action=due.soap_action)
+        request = open_envelope(parse_xml(due.raw))
+        message.envelope, message.body = request.envelope, request.body
+        namespaces = SOURCE_NAMESPACES.get(due.source, ALL_NAMESPACES)
+        message.identification = identify(request.body, due.soap_action, namespaces)
+        message.id = due.delivery.message_id
+        route = next((r for r in self.table.routes if r.id == due.route), None)
+        payload = due.raw
+        if route is not None:
+            route.run_steps(message)
+            payload = _payload(route, message)
+        return Outbound(
+            message_id=message.id,
+            payload=payload,
+            soap_action=due.soap_action,
+            identification=message.identification,
+            attempt=due.delivery.attempts + 1,
+        )
+
+    def plan(self, source: str, message: Message) -> Plan:
+        route = self.table.match(source, message)
+        return Plan(self.table.validation_mode(route, message), route)
+
+    # Dispatch ---------------------------------------------------------------
+
+    def dispatch(self, plan: Plan, message: Message) -> defer.Deferred[Answer]:
+        route = plan.route
+        if not isinstance(route, Route):
+            raise NoRoutes().no_route(message)
+        message.route = route.id
+        identification = message.identification
+        assert identification is not None
+        now = reactor.seconds()
+
+        # Snapshot for the journal before the steps change the message.
+        if route.mode == "publish":
+            answer = confirmation_answer(
+                identification.stuurgegevens,
+                system=self.system,
+                referentienummer=message.id,
+                now=now,
+            )
+            received = ReceivedMessage.from_message(message, answer=answer.body)
+        else:
+            answer = None
+            received = ReceivedMessage.from_message(message)
+
+        # Steps: transform, set, wiretap.
+        taps = route.run_steps(message)
+        payload = _payload(route, message)
+
+        # Journal: one transaction holds the message and all its deliveries.
+        deliveries = self._planned(route, taps, now)
+
+        def store(tx: Transaction) -> list[int]:
+            tx.record_received(received)
+            return tx.mark_routed(received.id, route.id, deliveries, now=now)
+
+        stored = self.runtime.writer.submit(store)
+        stored.addErrback(self._duplicate_or_journal_fault, message)
+
+        # Deliver: reply now and wait, or publish and answer Bv03.
+        outbounds = [(route.destinations, message, payload)] + [
+            ((tap.destination,), tap.message, _payload(route, tap.message))
+            for tap in taps
+        ]
+        if route.mode == "publish":
+            assert answer is not None
+            stored.addCallback(self._publish, outbounds, answer)
+        else:
+            stored.addCallback(self._reply, route, message, payload, outbounds)
+        stored.addErrback(_answered)
+        return cast(defer.Deferred[Answer], stored)
+
+    def _planned(
+        self, route: Route, taps: tuple[Any, ...], now: float
+    ) -> list[PlannedDelivery]:
+        def until(name: str) -> float:
+            destination = self.table.destinations[name]
+            return now + destination.timeout + 5
+
+        mode: DeliveryMode = "request-reply" if route.mode == "reply" else "publish"
+        planned = [
+            PlannedDelivery(name, mode, until(name))
+            for name in route.destinations
+        ]
+        planned += [
+            PlannedDelivery(tap.destination, "publish", until(tap.destination))
+            for tap in taps
+        ]
+        return planned
+
+    def _duplicate_or_journal_fault(self, failure: Any, message: Message) -> Any:
+        if failure.check(DuplicateMessageError):
+            original = failure.value.original
+            if original.answer is not None:
+                log.info(
+                    "Message {id} repeats {original}: answered as before",
+                    id=message.id,
+                    original=original.id,
+                )
+                raise _Answered(Answer(200, original.answer))
+            raise StufFault(
+                "StUF016",
+                details=f"bericht {original.id} met dit referentienummer is nog "
+                "in behandeling",
+            )
+        if failure.check(StufFault):
+            return failure
+        log.failure("Journal write failed for {id}", failure, id=message.id)
+        raise StufFault(
+            "StUF046",
+            plek="server",
+            details="het journaal kon het bericht niet "
+            "opslaan; probeer het later opnieuw",
+        )
+
+    def _outbound(self, message: Message, payload: bytes) -> Outbound:
+        return Outbound(
+            message_id=message.id,
+            payload=payload,
+            soap_action=message.soap_action,
+            identification=message.identification,
+        )
+
+    def _publish(
+        self,
+        delivery_ids: list[int],
+        outbounds: list[tuple[tuple[str, ...], Message, bytes]],
+        answer: Answer,
+    ) -> Answer:
+        engine = self.runtime.engine
+        ids = iter(delivery_ids)
+        for names, message, payload in outbounds:
+            outbound = self._outbound(message, payload)
+            for name in names:
+                engine.attempt(next(ids), name, outbound)
+        return answer
+
+    @defer.inlineCallbacks
+    def _reply(
+        self,
+        delivery_ids: list[int],
+        route: Route,
+        message: Message,
+        payload: bytes,
+        outbounds: list[tuple[tuple[str, ...], Message, bytes]],
+    ) -> Any:
+        engine = self.runtime.engine
+        # Wiretaps are published alongside; only the first delivery replies.
+        tap_ids = iter(delivery_ids[1:])
+        for names, tapped, tap_payload in outbounds[1:]:
+            for name in names:
+                engine.attempt(next(tap_ids), name, self._outbound(tapped, tap_payload))
+
+        name = route.destinations[0]
+        destination = self.table.destinations[name]
+        outbound = self._outbound(message, payload)
+        started = reactor.seconds()
+        while True:
+            result = yield engine.attempt(delivery_ids[0], name, outbound)
+            if result.outcome != "retry":
+                break
+            # Retry while the sender waits, within the destination's time-out.
+            delay = destination.retry.delay(outbound.attempt, engine.rand)
+            elapsed = reactor.seconds() - started
+            if elapsed + delay >= destination.timeout:
+                yield self._give_up(delivery_ids[0], result.error)
+                break
+            yield task.deferLater(reactor, delay, lambda: None)
+            outbound = dataclasses.replace(outbound, attempt=outbound.attempt + 1)
+        if result.outcome == "ok":
+            delivered = result.delivered
+            body = delivered.answer or b""
+            now = reactor.seconds()
+            yield self.runtime.writer.submit(
+                lambda tx: tx.store_answer(message.id, body, now=now)
+            )
+            return Answer(
+                delivered.status or 200,
+                body,
+                delivered.content_type or "text/xml; charset=utf-8",
+            )
+        return self._destination_fault(message, name, result.error)
+
+    def _give_up(self, delivery_id: int, error: DeliveryError | None) -> Any:
+        now = reactor.seconds()
+        reason = error.reason if error else "no answer"
+        return self.runtime.writer.submit(
+            lambda tx: tx.record_attempt(
+                delivery_id,
+                started_at=now,
+                ended_at=now,
+                outcome="dead",
+                error=f"gave up while the sender waited: {reason}",
+            )
+        )
+
+    def _destination_fault(
+        self, message: Message, name: str, error: DeliveryError | None
+    ) -> Answer:
+        if error is not None and error.answer and error.status == 500:
+            # The destination answered with its own SOAP Fault: the sender
+            # sees exactly what the destination said.
+            if b"Fault" in error.answer:
+                return Answer(500, error.answer)
+        identification = message.identification
+        fault = StufFault(
+            "StUF058",
+            plek="server",
+            details=f"bestemming {name}: {error.reason if error else 'geen antwoord'}",
+        )
+        return fault_answer(
+            fault,
+            identification.stuurgegevens if identification else None,
+            system=self.system,
+            referentienummer=message.id,
+        )
+
+
+class _Answered(Exception):
+    """Carries an answer past the rest of the dispatch callbacks."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__("answered")
+        self.answer = answer
+
+
+def _answered(failure: Any) -> Answer:
+    failure.trap(_Answered)
+    answer: Answer = failure.value.answer
+    return answer
+
+
+def _payload(route: Route, message: Message) -> bytes:
+    """The bytes to deliver: the original, unless a step changed the message."""
+    if not route.steps or message.envelope is None:
+        return message.raw
+    if all(type(step).__name__ in ("Validate", "Wiretap") for step in route.steps):
+        return message.raw
+    return etree.tostring(message.envelope, xml_declaration=True, encoding="UTF-8")
+
+
+class Unavailable:
+    """A destination whose adapter type is not installed (yet).
+
+    The broker still starts, so that other routes work; every delivery to
+    this destination fails, not worth a retry, naming what is missing.
+    """
+
+    def __init__(self, name: str, kind: str, installed: list[str]) -> None:
+        self.reason = (
+            f"destination '{name}' has type '{kind}', for which no adapter is "
+            f"installed (installed: {', '.join(installed)})"
+        )
+
+    def deliver(self, outbound: Outbound) -> defer.Deferred[Any]:
+        return defer.fail(DeliveryError(self.reason, retryable=False))
+
+    def close(self) -> None:
+        return None
+
+
+_runtime: Runtime | None = None
+
+
+def build_adapters(
+    table: RouteTable, factories: Mapping[str, AdapterFactory]
+) -> dict[str, Adapter]:
+    adapters: dict[str, Adapter] = {}
+    for name, destination in table.destinations.items():
+        factory = factories.get(destination.type)
+        if factory is None:
+            unavailable = Unavailable(name, destination.type, sorted(factories))
+            log.warn("{reason}", reason=unavailable.reason)
+            adapters[name] = unavailable
+            continue
+        adapters[name] = factory(name, destination.settings, destination.timeout)
+    return adapters
+
+
+def routed_dispatcher(
+    settings: Settings, schemas: SchemaRegistry
+) -> NoRoutes | RoutedDispatcher:
+    """The dispatcher for the routes file of ``settings``.
+
+    Raises ConfigError (with every problem) when the file is broken; without
+    a routes file nothing is routed and every valid message gets a fault
+    saying so.
+    """
+    global _runtime
+    path = settings.routes_path
+    if not path.exists():
+        log.warn("No routes file at {path}: no message will be routed", path=str(path))
+        return NoRoutes()
+    table = load_routes(path)
+    adapters = build_adapters(table, adapter_factories())
+    if _runtime is None:
+        _runtime = Runtime.open(settings)
+        _runtime.engine.start()
+    dispatcher = RoutedDispatcher(table, _runtime, adapters, system=settings.system)
+    _runtime.engine.update(table.destinations, adapters, dispatcher.rebuild)
+    return dispatcher
+
+
+def close_runtime() -> defer.Deferred[Any]:
+    global _runtime
+    runtime, _runtime = _runtime, None
+    if runtime is None:
+        return defer.succeed(None)
+    result: defer.Deferred[Any] = runtime.close()
+    return result

@@ -1,0 +1,215 @@
+"""Taking a SOAP 1.1 request apart safely, and putting answers in an envelope.
+
+Parsing is hardened because the broker faces every application in the
+municipality: no DTDs (so no external entities and no entity bombs), no
+network access, a depth limit, and a size limit enforced by the transport
+before the bytes reach this module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from esb.errors import EnvelopeError
+from esb.message import NS_SOAP11, NS_SOAP12
+
+# libxml2 refuses documents deeper than 256 levels unless XML_PARSE_HUGE is
+# set; EMO's own limit sits below that so the answer is EMO's, not libxml2's.
+DEFAULT_MAX_DEPTH = 100
+
+_XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=", re.ASCII)
+
+# One parser per thread is libxml2's rule; lxml keeps a parser's context per
+# thread itself, so a module-level parser is safe to share.
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    collect_ids=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SoapRequest:
+    """The parts of a SOAP request the broker uses."""
+
+    envelope: etree._Element
+    body: etree._Element
+
+
+def parse_xml(
+    raw: bytes, *, charset: str | None = None, max_depth: int = DEFAULT_MAX_DEPTH
+) -> etree._Element:
+    """Parse bytes into an element tree, refusing anything dangerous.
+
+    ``charset`` is the HTTP charset parameter; it applies only when the XML
+    declaration names no encoding (RFC 7303 section 3.2 lets the transport's
+    charset win, but real clients declare one thing and send another far more
+    often than they label the transport wrongly, so the document's own
+    declaration is trusted first).
+    """
+    if not raw.strip():
+        raise EnvelopeError("StUF055", "Leeg bericht: de request bevat geen XML")
+    parser = _PARSER
+    if charset and charset.lower() not in ("utf-8", "utf8"):
+        if not _XML_DECLARATION.match(raw):
+            try:
+                parser = etree.XMLParser(
+                    encoding=charset,
+                    resolve_entities=False,
+                    no_network=True,
+                    load_dtd=False,
+                    huge_tree=False,
+                    remove_comments=True,
+                    remove_pis=True,
+                )
+            except LookupError as exc:
+                raise EnvelopeError(
+                    "StUF055",
+                    f"Onbekende tekenset '{charset}' in Content-Type",
+                ) from exc
+    try:
+        root = etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError as exc:
+        raise EnvelopeError(
+            "StUF055",
+            "Bericht is geen welgevormde XML",
+            details=_syntax_details(exc),
+        ) from exc
+    except (LookupError, ValueError) as exc:
+        raise EnvelopeError(
+            "StUF055", "Bericht is niet te lezen als XML", details=str(exc)
+        ) from exc
+
+    docinfo = root.getroottree().docinfo
+    # lxml-stubs 0.5 does not know DocInfo.doctype.
+    doctype: str = docinfo.doctype  # type: ignore[union-attr]
+    if doctype or docinfo.internalDTD is not None:
+        # SOAP 1.1 section 3: a SOAP message must not contain a DTD. Refusing
+        # it outright also closes the door on XXE and entity expansion.
+        raise EnvelopeError(
+            "StUF055",
+            "Een DOCTYPE is in een SOAP-bericht niet toegestaan",
+            details=f"DOCTYPE gevonden: {doctype[:200]}",
+        )
+    depth = _depth(root, max_depth)
+    if depth > max_depth:
+        raise EnvelopeError(
+            "StUF055",
+            f"Bericht is dieper genest dan de grens van {max_depth} niveaus",
+        )
+    return root
+
+
+def _syntax_details(exc: etree.XMLSyntaxError) -> str:
+    line, column = exc.position if exc.position else (None, None)
+    message = exc.msg or str(exc)
+    return f"regel {line}, kolom {column}: {message}"
+
+
+def _depth(root: etree._Element, limit: int) -> int:
+    """The nesting depth of ``root``, counting stops just past ``limit``."""
+    deepest = 0
+    stack: list[tuple[etree._Element, int]] = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        stack.extend((child, depth + 1) for child in element)
+    return deepest
+
+
+def open_envelope(root: etree._Element) -> SoapRequest:
+    """Check the SOAP 1.1 envelope and take out its single body element."""
+    tag = root.tag if isinstance(root.tag, str) else ""
+    if tag == f"{{{NS_SOAP12}}}Envelope":
+        raise EnvelopeError(
+            "StUF001",
+            "SOAP 1.2 wordt niet ondersteund; stuur een SOAP 1.1-envelope",
+            details=f"envelope-namespace {NS_SOAP12}; verwacht {NS_SOAP11}",
+            soap_faultcode="VersionMismatch",
+        )
+    if tag != f"{{{NS_SOAP11}}}Envelope":
+        raise EnvelopeError(
+            "StUF055",
+            "Bericht is geen SOAP 1.1-envelope",
+            details=f"root-element {tag or root.tag!r}; verwacht "
+            f"{{{NS_SOAP11}}}Envelope",
+        )
+    body = None
+    for child in root:
+        if child.tag == f"{{{NS_SOAP11}}}Body":
+            body = child
+        elif child.tag == f"{{{NS_SOAP11}}}Header":
+            _check_headers(child)
+    if body is None:
+        raise EnvelopeError("StUF055", "SOAP-envelope zonder Body")
+    elements = [child for child in body if isinstance(child.tag, str)]
+    if not elements:
+        raise EnvelopeError("StUF055", "SOAP Body is leeg: geen StUF-bericht")
+    if len(elements) > 1:
+        names = ", ".join(etree.QName(e).localname for e in elements[:5])
+        raise EnvelopeError(
+            "StUF055",
+            "SOAP Body bevat meer dan één bericht",
+            details=f"{len(elements)} elementen in Body: {names}",
+        )
+    return SoapRequest(envelope=root, body=elements[0])
+
+
+def _check_headers(header: etree._Element) -> None:
+    # SOAP 1.1 section 4.2.3: a header entry with mustUnderstand="1" that the
+    # receiver does not understand must fault. EMO understands no headers.
+    for entry in header:
+        if not isinstance(entry.tag, str):
+            continue
+        if entry.get(f"{{{NS_SOAP11}}}mustUnderstand") in ("1", "true"):
+            raise EnvelopeError(
+                "StUF055",
+                "SOAP Header met mustUnderstand wordt niet begrepen",
+                details=f"header {entry.tag}",
+                soap_faultcode="MustUnderstand",
+            )
+
+
+def normalise_soap_action(header: str | None) -> str | None:
+    """The SOAPAction without quotes and blanks; None when absent or empty.
+
+    SOAP 1.1 section 6.1.1 requires the value quoted, but many clients send it
+    bare; both mean the same.
+    """
+    if header is None:
+        return None
+    value = header.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1].strip()
+    return value or None
+
+
+def soap_envelope(body: etree._Element) -> bytes:
+    """Serialise ``body`` inside a fresh SOAP 1.1 envelope."""
+    envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope", nsmap={"soap": NS_SOAP11})
+    soap_body = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body")
+    soap_body.append(body)
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def soap_fault(
+    faultcode: str, faultstring: str, detail: etree._Element | None
+) -> bytes:
+    """A SOAP 1.1 Fault (section 4.4) with a StUF foutbericht as detail."""
+    fault = etree.Element(f"{{{NS_SOAP11}}}Fault", nsmap={"soap": NS_SOAP11})
+    etree.SubElement(fault, "faultcode").text = f"soap:{faultcode}"
+    etree.SubElement(fault, "faultstring").text = faultstring
+    if detail is not None:
+        etree.SubElement(fault, "detail").append(detail)
+    return soap_envelope(fault)

@@ -1,0 +1,146 @@
+"""EMO's durable message journal.
+
+Every accepted message is stored here, raw bytes and all, before EMO
+acknowledges it; so are its route, one delivery per destination, and every
+attempt to deliver. After a restart the broker resumes the open deliveries
+from the journal, and an operator can see what happened to any message, retry
+a dead one, or purge old ones.
+
+The parts::
+
+    Journal              the store: open (migrates), reads, operators' writes
+    Transaction          the write operations, inside a transaction
+    GroupCommitWriter    runs writes on one thread, many to a commit, and
+                         answers each with a Deferred that fires once on disk
+    records              frozen dataclasses: what goes in and what comes out
+
+The states of a message (``MessageState``) follow its deliveries::
+
+                 record_received
+                        │
+                        ▼
+                  ┌──────────┐  mark_routed, no deliveries
+                  │ received │───────────────────────────────┐
+                  └──────────┘                               │
+                        │ mark_routed                        │
+                        ▼                                    ▼
+                  ┌──────────┐   every delivery ok     ┌───────────┐
+                  │  routed  │────────────────────────▶│ delivered │
+                  └──────────┘                         └───────────┘
+                        │ an attempt: retry                  ▲
+                        ▼                                    │
+                  ┌──────────┐   every delivery ok           │
+          ┌──────▶│ retrying │───────────────────────────────┘
+          │       └──────────┘
+          │             │ all ended, one dead  (mark_dead: from any state)
+          │             ▼
+          │       ┌──────────┐
+          └───────│   dead   │  reset_for_retry (no deliveries: to received)
+                  └──────────┘
+
+and of a delivery (``DeliveryState``), one attempt per arrow but the last::
+
+    pending ──retry──▶ retrying ──retry──▶ retrying ...
+       │                  │
+       ├──ok──────────────┴──ok──▶ delivered
+       └──dead────────────┴─dead─▶ dead ──reset_for_retry──▶ retrying
+
+Open deliveries (pending, retrying) have a ``next_attempt_at``; ended ones do
+not. :meth:`Journal.due_deliveries` (read) and :meth:`Transaction.claim_due`
+(take, for this process, until a time-out) return the open ones due, ordered
+by ``next_attempt_at``: a failing destination or a poison message is pushed
+back by its own retry delay and never holds up the others.
+
+Duplicates: StUF makes zender (organisatie, applicatie) plus referentienummer
+unique. :meth:`Transaction.record_received` raises
+:class:`DuplicateMessageError` for a repeat, carrying the first message and
+the answer stored for it (:meth:`Transaction.store_answer`, or
+``ReceivedMessage.answer``), so the broker answers the same and delivers
+nothing twice. :meth:`Journal.find_by_sender_ref` looks one up directly.
+
+Timestamps are float epoch seconds everywhere. Every write takes its time as
+an argument; the journal never reads the clock inside a transaction.
+
+How the broker uses it, in the reactor thread::
+
+    journal = Journal.open(journal_url(data_dir))        # migrates
+    writer = GroupCommitWriter(journal)
+    writer.start()
+
+    received = ReceivedMessage.from_message(message)
+    def store(tx: Transaction) -> list[int]:
+        tx.record_received(received)
+        return tx.mark_routed(received.id, route.name, planned, now=now)
+    delivery_ids = await writer.submit(store)    # on disk: now acknowledge
+
+    await writer.submit(lambda tx: tx.record_attempt(delivery_ids[0], ...))
+
+    # reads off the reactor thread:
+    deferToThreadPool(reactor, pool, journal.get_message, message_id)
+
+    await writer.stop()                          # at shutdown
+    journal.close()
+"""
+
+from esb.journal.errors import (
+    DuplicateMessageError,
+    JournalError,
+    UnknownMessageError,
+    WriterStoppedError,
+)
+from esb.journal.records import (
+    FINAL_STATES,
+    MESSAGE_STATES,
+    OPEN_DELIVERY_STATES,
+    AttemptRecord,
+    DeliveryMode,
+    DeliveryRecord,
+    DeliveryState,
+    DueDelivery,
+    JournalEntry,
+    MessageState,
+    MessageSummary,
+    Outcome,
+    PlannedDelivery,
+    ReceivedMessage,
+    Retention,
+)
+from esb.journal.store import Journal, Synchronous, journal_url
+from esb.journal.transaction import Transaction, message_state_of
+from esb.journal.writer import (
+    GroupCommitWriter,
+    PendingWrite,
+    WriterStats,
+    commit_batch,
+)
+
+__all__ = [
+    "FINAL_STATES",
+    "MESSAGE_STATES",
+    "OPEN_DELIVERY_STATES",
+    "AttemptRecord",
+    "DeliveryMode",
+    "DeliveryRecord",
+    "DeliveryState",
+    "DueDelivery",
+    "DuplicateMessageError",
+    "GroupCommitWriter",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
+    "MessageState",
+    "MessageSummary",
+    "Outcome",
+    "PendingWrite",
+    "PlannedDelivery",
+    "ReceivedMessage",
+    "Retention",
+    "Synchronous",
+    "Transaction",
+    "UnknownMessageError",
+    "WriterStats",
+    "WriterStoppedError",
+    "commit_batch",
+    "journal_url",
+    "message_state_of",
+]

@@ -1,0 +1,106 @@
+"""The journal's tables, as SQLAlchemy Core metadata.
+
+Three tables, one row per thing that happened::
+
+    messages    1 ── n   deliveries   1 ── n   attempts
+    (what came in)       (one per destination)  (one per try)
+
+This metadata is what the queries are written against; the Alembic migrations
+in ``migrations/versions`` create the same tables and must be kept equal to it
+(``alembic check`` compares them). Timestamps are float epoch seconds; raw
+bytes and answers are stored as they were on the wire.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# A rowid alias on SQLite (fast inserts), a 64-bit identity on PostgreSQL.
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+messages = sa.Table(
+    "journal_messages",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("operation", sa.String(200)),
+    sa.Column("berichtcode", sa.String(10)),
+    sa.Column("zender_organisatie", sa.String(200)),
+    sa.Column("zender_applicatie", sa.String(200)),
+    sa.Column("ontvanger_organisatie", sa.String(200)),
+    sa.Column("ontvanger_applicatie", sa.String(200)),
+    sa.Column("referentienummer", sa.String(200)),
+    sa.Column("soap_action", sa.String(500)),
+    sa.Column("entiteittype", sa.String(50)),
+    sa.Column("validation_mode", sa.String(10)),
+    # A JSON list of {"line", "path", "rule"}; written and read by the journal
+    # itself so that SQLite and PostgreSQL store the same text.
+    sa.Column("violations", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("route", sa.String(200)),
+    sa.Column("error", sa.Text),
+    sa.Column("answer", sa.LargeBinary),
+    sa.Column("answered_at", sa.Float),
+)
+
+# StUF 03.01: zender plus referentienummer identifies a message. Absent parts
+# of the zender count as empty, because NULLs never collide in a unique index
+# and a sender without organisatie would otherwise never be seen twice.
+sa.Index(
+    "uq_journal_messages_zender_ref",
+    sa.func.coalesce(messages.c.zender_organisatie, ""),
+    sa.func.coalesce(messages.c.zender_applicatie, ""),
+    messages.c.referentienummer,
+    unique=True,
+    sqlite_where=messages.c.referentienummer.is_not(None),
+    postgresql_where=messages.c.referentienummer.is_not(None),
+)
+sa.Index("ix_journal_messages_received_at", messages.c.received_at)
+sa.Index("ix_journal_messages_state", messages.c.state, messages.c.updated_at)
+
+deliveries = sa.Table(
+    "journal_deliveries",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_id",
+        sa.String(64),
+        sa.ForeignKey("journal_messages.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("destination", sa.String(200), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # NULL exactly when the delivery has ended, so the index below holds only
+    # the deliveries that still have an attempt to come.
+    sa.Column("next_attempt_at", sa.Float),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_journal_deliveries_message_id", deliveries.c.message_id)
+sa.Index("ix_journal_deliveries_next_attempt_at", deliveries.c.next_attempt_at)
+
+attempts = sa.Table(
+    "journal_attempts",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "delivery_id",
+        _BigId,
+        sa.ForeignKey("journal_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=False),
+    sa.Column("outcome", sa.String(8), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("answer", sa.LargeBinary),
+)
+sa.Index("ix_journal_attempts_delivery_id", attempts.c.delivery_id)

@@ -1,0 +1,406 @@
+"""The journal's writes, made inside one database transaction.
+
+A :class:`Transaction` wraps a connection whose transaction someone else began
+and will commit: the group-commit writer (many writes, one commit) or
+:meth:`esb.journal.Journal.write` (one write, one commit). Its methods never
+commit, so several of them, from several messages, land together or not at all.
+
+Every method takes the time it should record (``now`` and friends) instead of
+reading the clock, so the broker decides what "now" is and tests can too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from esb.journal import _queries
+from esb.journal.errors import DuplicateMessageError, JournalError, UnknownMessageError
+from esb.journal.records import (
+    FINAL_STATES,
+    OPEN_DELIVERY_STATES,
+    DeliveryState,
+    DueDelivery,
+    MessageState,
+    Outcome,
+    PlannedDelivery,
+    ReceivedMessage,
+)
+from esb.journal.schema import attempts, deliveries, messages
+
+# What an attempt's outcome makes of its delivery.
+_DELIVERY_STATE_AFTER: dict[Outcome, DeliveryState] = {
+    "ok": "delivered",
+    "retry": "retrying",
+    "dead": "dead",
+}
+
+
+def message_state_of(
+    current: MessageState, delivery_states: Iterable[str]
+) -> MessageState:
+    """The state a message is in, given the states of its deliveries.
+
+    A message is delivered when every delivery is, and dead when all have
+    ended and one of them gave up. While any delivery is still open it is
+    ``retrying`` if one of them failed before, else ``routed``. A message
+    without deliveries keeps the state it has.
+    """
+    states = set(delivery_states)
+    if not states:
+        return current
+    if states & set(OPEN_DELIVERY_STATES):
+        return "retrying" if "retrying" in states else "routed"
+    return "delivered" if states == {"delivered"} else "dead"
+
+
+class Transaction:
+    """The journal's write operations on one connection inside a transaction.
+
+    Thread-confined: use it only in the thread that was handed it, and only
+    until the write it was handed to returns.
+    """
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            insert: sa.Insert = postgresql.insert(messages).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            insert = sqlite.insert(messages).on_conflict_do_nothing()
+        else:
+            raise JournalError(f"the journal does not support {dialect} databases")
+        # RETURNING tells whether a row went in: the drivers' rowcount for an
+        # INSERT is not reliable (psycopg under SQLAlchemy gives -1).
+        self._insert_message = insert.returning(messages.c.id)
+
+    # -- a message arrives ---------------------------------------------------
+
+    def record_received(
+        self, message: ReceivedMessage, *, state: MessageState = "received"
+    ) -> None:
+        """Store an accepted message, before anything acknowledges it.
+
+        Raises :class:`DuplicateMessageError`, carrying the first message and
+        its answer, when this zender sent this referentienummer before.
+        """
+        inserted = self.connection.execute(
+            self._insert_message,
+            {
+                "id": message.id,
+                "received_at": message.received_at,
+                "updated_at": message.received_at,
+                "source": message.source,
+                "raw": message.raw,
+                "operation": message.operation,
+                "berichtcode": message.berichtcode,
+                "zender_organisatie": message.zender.organisatie,
+                "zender_applicatie": message.zender.applicatie,
+                "ontvanger_organisatie": message.ontvanger.organisatie,
+                "ontvanger_applicatie": message.ontvanger.applicatie,
+                "referentienummer": message.referentienummer,
+                "soap_action": message.soap_action,
+                "entiteittype": message.entiteittype,
+                "validation_mode": message.validation_mode,
+                "violations": _queries.encode_violations(message.violations),
+                "state": state,
+                "route": None,
+                "error": None,
+                "answer": message.answer,
+                "answered_at": None if message.answer is None else message.received_at,
+            },
+        ).scalar()
+        if inserted is not None:
+            return
+
+        # ON CONFLICT DO NOTHING stored nothing: either the unique zender and
+        # referentienummer index or the primary key was hit.
+        if message.referentienummer is not None:
+            original = _queries.find_by_sender_ref(
+                self.connection,
+                message.zender.organisatie,
+                message.zender.applicatie,
+                message.referentienummer,
+            )
+            if original is not None:
+                raise DuplicateMessageError(original)
+        raise JournalError(f"message id {message.id} is already in the journal")
+
+    def mark_routed(
+        self,
+        message_id: str,
+        route: str,
+        planned: Sequence[PlannedDelivery],
+        *,
+        now: float,
+    ) -> list[int]:
+        """Record the route taken and one delivery per destination.
+
+        Returns the new deliveries' ids, in the order of ``planned``. A route
+        with nothing to deliver leaves the message delivered at once.
+        """
+        state: MessageState = "routed" if planned else "delivered"
+        result = self.connection.execute(
+            sa.update(messages)
+            .where(messages.c.id == message_id)
+            .values(state=state, route=route, updated_at=now)
+        )
+        if result.rowcount != 1:
+            raise UnknownMessageError(f"no message {message_id} in the journal")
+        if not planned:
+            return []
+        rows = [
+            {
+                "message_id": message_id,
+                "destination": delivery.destination,
+                "mode": delivery.mode,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": delivery.next_attempt_at,
+                "last_error": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for delivery in planned
+        ]
+        inserted = self.connection.execute(
+            sa.insert(deliveries).returning(
+                deliveries.c.id, sort_by_parameter_order=True
+            ),
+            rows,
+        )
+        return [int(delivery_id) for delivery_id in inserted.scalars()]
+
+    def store_answer(self, message_id: str, answer: bytes, *, now: float) -> None:
+        """Keep the answer given to the sender, to give it again to a duplicate."""
+        result = self.connection.execute(
+            sa.update(messages)
+            .where(messages.c.id == message_id)
+            .values(answer=answer, answered_at=now)
+        )
+        if result.rowcount != 1:
+            raise UnknownMessageError(f"no message {message_id} in the journal")
+
+    # -- deliveries ----------------------------------------------------------
+
+    def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        started_at: float,
+        ended_at: float,
+        outcome: Outcome,
+        error: str | None = None,
+        answer: bytes | None = None,
+        next_attempt_at: float | None = None,
+    ) -> MessageState:
+        """Record one attempt and move its delivery and message on.
+
+        ``ok`` makes the delivery delivered, ``dead`` makes it dead, and
+        ``retry`` makes it retrying, due again at ``next_attempt_at``.
+        Returns the message's state afterwards (delivered or dead once every
+        delivery has ended).
+        """
+        if outcome == "retry" and next_attempt_at is None:
+            raise ValueError("a retry needs the time of the next attempt")
+        state = _DELIVERY_STATE_AFTER[outcome]
+        message_id = self.connection.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(
+                state=state,
+                attempts=deliveries.c.attempts + 1,
+                next_attempt_at=next_attempt_at if outcome == "retry" else None,
+                last_error=error,
+                updated_at=ended_at,
+            )
+            .returning(deliveries.c.message_id)
+        ).scalar()
+        if message_id is None:
+            raise UnknownMessageError(f"no delivery {delivery_id} in the journal")
+        self.connection.execute(
+            sa.insert(attempts).values(
+                delivery_id=delivery_id,
+                started_at=started_at,
+                ended_at=ended_at,
+                outcome=outcome,
+                error=error,
+                answer=answer,
+            )
+        )
+        return self.settle_message(message_id, now=ended_at)
+
+    def set_delivery_state(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        now: float,
+        next_attempt_at: float | None = None,
+        error: str | None = None,
+    ) -> MessageState:
+        """Put a delivery in ``state`` without an attempt (an operator's act).
+
+        An open state (pending, retrying) needs ``next_attempt_at``; an ended
+        one clears it. Returns the message's state afterwards.
+        """
+        is_open = state in OPEN_DELIVERY_STATES
+        if is_open and next_attempt_at is None:
+            raise ValueError(f"a {state} delivery needs the time of its next attempt")
+        values: dict[str, object] = {
+            "state": state,
+            "next_attempt_at": next_attempt_at if is_open else None,
+            "updated_at": now,
+        }
+        if error is not None:
+            values["last_error"] = error
+        message_id = self.connection.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(values)
+            .returning(deliveries.c.message_id)
+        ).scalar()
+        if message_id is None:
+            raise UnknownMessageError(f"no delivery {delivery_id} in the journal")
+        return self.settle_message(message_id, now=now)
+
+    def settle_message(self, message_id: str, *, now: float) -> MessageState:
+        """Bring a message's state in line with its deliveries' states."""
+        # Lock the message row (PostgreSQL) so that two broker processes
+        # finishing two deliveries of one message cannot both see the other's
+        # delivery still open; SQLite's single writer needs no lock.
+        current = self.connection.execute(
+            sa.select(messages.c.state)
+            .where(messages.c.id == message_id)
+            .with_for_update()
+        ).scalar()
+        if current is None:
+            raise UnknownMessageError(f"no message {message_id} in the journal")
+        delivery_states = self.connection.execute(
+            sa.select(deliveries.c.state).where(deliveries.c.message_id == message_id)
+        ).scalars()
+        state = message_state_of(current, delivery_states)
+        if state != current:
+            self.connection.execute(
+                sa.update(messages)
+                .where(messages.c.id == message_id)
+                .values(state=state, updated_at=now)
+            )
+        return state
+
+    def mark_dead(self, message_id: str, error: str, *, now: float) -> None:
+        """Give up on a message as a whole (no route, a poison message).
+
+        Its open deliveries end as dead too, so nothing retries it until an
+        operator calls :meth:`reset_for_retry`.
+        """
+        result = self.connection.execute(
+            sa.update(messages)
+            .where(messages.c.id == message_id)
+            .values(state="dead", error=error, updated_at=now)
+        )
+        if result.rowcount != 1:
+            raise UnknownMessageError(f"no message {message_id} in the journal")
+        self.connection.execute(
+            sa.update(deliveries)
+            .where(
+                deliveries.c.message_id == message_id,
+                deliveries.c.state.in_(OPEN_DELIVERY_STATES),
+            )
+            .values(state="dead", next_attempt_at=None, updated_at=now)
+        )
+
+    def claim_due(self, now: float, limit: int, *, until: float) -> list[DueDelivery]:
+        """Take the due deliveries for this process until ``until``.
+
+        Like :meth:`esb.journal.Journal.due_deliveries`, but the deliveries
+        returned are pushed to ``until`` (now plus the attempt's time-out)
+        in the same transaction, so another poll, or another broker process
+        sharing a PostgreSQL journal, does not take them too. If this process
+        dies during the attempt, they become due again at ``until``.
+        """
+        due = _queries.due_deliveries(self.connection, now, limit, lock=True)
+        if not due:
+            return []
+        self.connection.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id.in_([d.delivery.id for d in due]))
+            .values(next_attempt_at=until)
+        )
+        return [
+            dataclasses.replace(
+                d, delivery=dataclasses.replace(d.delivery, next_attempt_at=until)
+            )
+            for d in due
+        ]
+
+    # -- operators -----------------------------------------------------------
+
+    def reset_for_retry(self, message_id: str, *, now: float) -> int:
+        """Make a dead message's dead deliveries retrying, due at ``now``.
+
+        Returns how many deliveries will be tried again. A dead message that
+        never got a delivery (it died before routing) goes back to received,
+        for the broker to route again.
+        """
+        current = self.connection.execute(
+            sa.select(messages.c.state).where(messages.c.id == message_id)
+        ).scalar()
+        if current is None:
+            raise UnknownMessageError(f"no message {message_id} in the journal")
+        reset = self.connection.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.message_id == message_id, deliveries.c.state == "dead")
+            .values(state="retrying", next_attempt_at=now, updated_at=now)
+        ).rowcount
+        if reset:
+            state: MessageState = "retrying"
+        elif current == "dead" and not self._has_deliveries(message_id):
+            state = "received"
+        else:
+            return 0
+        self.connection.execute(
+            sa.update(messages)
+            .where(messages.c.id == message_id)
+            .values(state=state, error=None, updated_at=now)
+        )
+        return int(reset)
+
+    def _has_deliveries(self, message_id: str) -> bool:
+        first = self.connection.execute(
+            sa.select(deliveries.c.id)
+            .where(deliveries.c.message_id == message_id)
+            .limit(1)
+        ).first()
+        return first is not None
+
+    def purge(
+        self,
+        older_than: float,
+        states: Sequence[MessageState] = FINAL_STATES,
+        *,
+        limit: int = 1000,
+    ) -> int:
+        """Delete at most ``limit`` messages in ``states`` unchanged since
+        ``older_than``, with their deliveries and attempts. Returns how many.
+
+        Bounded so that one purge never holds the writer for long; call it
+        again while it returns ``limit``.
+        """
+        unknown = set(states) - set(FINAL_STATES)
+        if unknown:
+            # Purging an open message would lose an acknowledged message.
+            raise ValueError(f"only finished messages can be purged, not {unknown}")
+        doomed = (
+            sa.select(messages.c.id)
+            .where(messages.c.state.in_(states), messages.c.updated_at < older_than)
+            .limit(limit)
+        )
+        # Deliveries and attempts go by ON DELETE CASCADE.
+        result = self.connection.execute(
+            sa.delete(messages).where(messages.c.id.in_(doomed))
+        )
+        return int(result.rowcount)

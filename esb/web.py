@@ -1,0 +1,291 @@
+"""The broker's HTTP face: SOAP endpoints, health and metrics.
+
+``POST /stuf/zds`` and ``POST /stuf/bg`` take SOAP 1.1 requests; everything
+that is not a usable request gets an answer that names the problem: a SOAP
+Fault where a SOAP client is talking, an HTTP error otherwise. Request bodies
+over the size limit are discarded as they arrive, never held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from email.message import Message as MimeHeaders
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import http, resource, server
+
+from esb import metrics
+from esb.answers import Answer, fault_answer
+from esb.broker import BG_SOURCE, ZDS_SOURCE, Broker, Source
+from esb.envelope import normalise_soap_action
+from esb.errors import EnvelopeError, StufFault
+
+log = Logger()
+
+# Content types a SOAP 1.1 request may carry. SOAP 1.1 asks for text/xml;
+# application/xml and a missing header are common enough to accept, and a
+# SOAP 1.2 content type is let through so the envelope check can say exactly
+# what is wrong.
+XML_TYPES = frozenset({"text/xml", "application/xml", "application/soap+xml"})
+
+
+class LimitedRequest(server.Request):
+    """A request that stops storing its body once it exceeds the limit."""
+
+    max_body_bytes = 100 * 1024 * 1024
+
+    def gotLength(self, length: int | None) -> None:
+        self.body_received = 0
+        self.body_too_large = length is not None and length > self.max_body_bytes
+        super().gotLength(None if self.body_too_large else length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self.body_received += len(data)
+        if self.body_too_large or self.body_received > self.max_body_bytes:
+            # Keep reading so the connection stays in a sane state, but throw
+            # the bytes away; process() answers 413.
+            self.body_too_large = True
+            return
+        super().handleContentChunk(data)
+
+
+def _content_type(request: server.Request) -> tuple[str | None, str | None]:
+    header = request.getHeader("content-type")
+    if not header:
+        return None, None
+    parsed = MimeHeaders()
+    parsed["content-type"] = header
+    return parsed.get_content_type(), parsed.get_param("charset")  # type: ignore[return-value]
+
+
+def _write(request: server.Request, answer: Answer) -> None:
+    if request.finished or getattr(request, "_disconnected", False):
+        return
+    request.setResponseCode(answer.status)
+    request.setHeader("content-type", answer.content_type)
+    request.setHeader("content-length", str(len(answer.body)))
+    request.write(answer.body)
+    request.finish()
+
+
+class SoapEndpoint(resource.Resource):
+    """One SOAP endpoint: reads the request and hands it to the broker."""
+
+    isLeaf = True
+
+    def __init__(self, broker_ref: Callable[[], Broker], source: Source) -> None:
+        super().__init__()
+        self._broker = broker_ref
+        self.source = source
+
+    def render_GET(self, request: server.Request) -> bytes:
+        request.setHeader("content-type", "text/plain; charset=utf-8")
+        if b"wsdl" in request.args or b"WSDL" in request.args:
+            request.setResponseCode(http.NOT_FOUND)
+            return b"No WSDL is published for this endpoint yet.\n"
+        request.setResponseCode(http.NOT_ALLOWED)
+        request.setHeader("allow", "POST")
+        return (
+            f"{self.source.name} takes StUF messages as SOAP 1.1 POST requests.\n"
+        ).encode()
+
+    def render_POST(self, request: server.Request) -> bytes | int:
+        broker = self._broker()
+        if getattr(request, "body_too_large", False):
+            return self._refuse(
+                request,
+                http.REQUEST_ENTITY_TOO_LARGE,
+                f"Bericht is groter dan de grens van {LimitedRequest.max_body_bytes} "
+                "bytes",
+            )
+        media_type, charset = _content_type(request)
+        if media_type is not None and media_type not in XML_TYPES:
+            return self._refuse(
+                request,
+                http.UNSUPPORTED_MEDIA_TYPE,
+                f"Content-Type {media_type} wordt niet ondersteund; stuur text/xml "
+                "(SOAP 1.1)",
+            )
+        assert request.content is not None
+        raw = request.content.read()
+        soap_action = normalise_soap_action(
+            _header(request, "soapaction")
+            or _action_param(request.getHeader("content-type"))
+        )
+        answered = broker.receive(
+            self.source, raw, soap_action=soap_action, charset=charset
+        )
+        answered.addCallback(lambda answer: _write(request, answer))
+        answered.addErrback(self._crash, request)
+        return server.NOT_DONE_YET
+
+    def _refuse(self, request: server.Request, status: int, text: str) -> bytes:
+        fault = EnvelopeError("StUF055", text)
+        broker = self._broker()
+        answer = fault_answer(
+            fault, None, system=broker.system, referentienummer="-", http_status=status
+        )
+        metrics.MESSAGES.labels(self.source.name, "none", "refused").inc()
+        log.info(
+            "Request on {source} refused with HTTP {status}: {text}",
+            source=self.source.name,
+            status=status,
+            text=text,
+        )
+        request.setResponseCode(status)
+        request.setHeader("content-type", answer.content_type)
+        return answer.body
+
+    def _crash(self, failure: Failure, request: server.Request) -> None:
+        # Broker.receive always answers; reaching this is a bug in writing.
+        log.failure("Could not write the answer", failure)
+        if not request.finished:
+            request.setResponseCode(http.INTERNAL_SERVER_ERROR)
+            request.finish()
+
+
+def _header(request: server.Request, name: str) -> str | None:
+    value = request.getHeader(name)
+    return value if isinstance(value, str) else None
+
+
+def _action_param(content_type: str | None) -> str | None:
+    # SOAP 1.2 carries the action in the Content-Type; used only to identify a
+    # SOAP 1.2 request well enough to refuse it precisely.
+    if not content_type or "action=" not in content_type:
+        return None
+    parsed = MimeHeaders()
+    parsed["content-type"] = content_type
+    value = parsed.get_param("action")
+    return value if isinstance(value, str) else None
+
+
+class Health(resource.Resource):
+    """``GET /healthz``: is the broker up, and what did it load."""
+
+    isLeaf = True
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self._status = status
+
+    def render_GET(self, request: server.Request) -> bytes:
+        request.setHeader("content-type", "application/json")
+        return json.dumps(self._status(), indent=2).encode() + b"\n"
+
+
+class Metrics(resource.Resource):
+    """``GET /metrics`` in the Prometheus text format."""
+
+    isLeaf = True
+
+    def render_GET(self, request: server.Request) -> bytes:
+        request.setHeader("content-type", "text/plain; version=0.0.4")
+        return metrics.exposition()
+
+
+class NotFound(resource.Resource):
+    """Any other path: a SOAP Fault for POSTs, plain text otherwise."""
+
+    isLeaf = True
+
+    def __init__(self, broker_ref: Callable[[], Broker], known: list[str]) -> None:
+        super().__init__()
+        self._broker = broker_ref
+        self._known = known
+
+    def render(self, request: server.Request) -> bytes:
+        path = request.path.decode("utf-8", "replace")
+        text = f"Geen StUF-dienst op {path[:200]}; wel op: {', '.join(self._known)}"
+        request.setResponseCode(http.NOT_FOUND)
+        if request.method == b"POST":
+            fault = StufFault("StUF004", text, plek="client")
+            answer = fault_answer(
+                fault, None, system=self._broker().system, referentienummer="-"
+            )
+            request.setHeader("content-type", answer.content_type)
+            return answer.body
+        request.setHeader("content-type", "text/plain; charset=utf-8")
+        return text.encode() + b"\n"
+
+
+AdminHandler = Callable[[str, "str | None"], tuple[int, str]]
+
+
+class Admin(resource.Resource):
+    """``POST /admin/<command>``: operators' commands, from this machine only,
+    with the token the running broker wrote to its state file."""
+
+    isLeaf = True
+
+    def __init__(self, handler: AdminHandler) -> None:
+        super().__init__()
+        self._handler = handler
+
+    def render_POST(self, request: server.Request) -> bytes:
+        request.setHeader("content-type", "text/plain; charset=utf-8")
+        peer = request.getClientAddress()
+        if getattr(peer, "host", None) not in ("127.0.0.1", "::1"):
+            request.setResponseCode(http.FORBIDDEN)
+            return b"admin commands are taken from this machine only\n"
+        command = request.path.decode("ascii", "replace").rsplit("/", 1)[-1]
+        status, text = self._handler(command, _header(request, "x-emo-admin-token"))
+        request.setResponseCode(status)
+        return text.encode()
+
+
+class Root(resource.Resource):
+    """The resource tree; the broker is looked up per request, so a reload
+    that builds a new one takes effect for the next message."""
+
+    def __init__(
+        self,
+        broker_ref: Callable[[], Broker],
+        status: Callable[[], dict[str, Any]],
+        admin: AdminHandler | None = None,
+    ) -> None:
+        super().__init__()
+        self.admin = Admin(admin) if admin else None
+        self.endpoints = {
+            b"/stuf/zds": SoapEndpoint(broker_ref, ZDS_SOURCE),
+            b"/stuf/bg": SoapEndpoint(broker_ref, BG_SOURCE),
+        }
+        self.fixed: dict[bytes, resource.Resource] = {
+            b"/healthz": Health(status),
+            b"/metrics": Metrics(),
+        }
+        self.missing = NotFound(broker_ref, ["/stuf/zds", "/stuf/bg"])
+
+    def getChildWithDefault(
+        self, path: bytes, request: server.Request
+    ) -> resource.Resource:
+        full = request.path.rstrip(b"/") or b"/"
+        if self.admin is not None and full.startswith(b"/admin/"):
+            return self.admin
+        return self.endpoints.get(full) or self.fixed.get(full) or self.missing
+
+    def render(self, request: server.Request) -> bytes:
+        return self.missing.render(request)
+
+
+def make_site(
+    broker_ref: Callable[[], Broker],
+    status: Callable[[], dict[str, Any]],
+    *,
+    max_body_bytes: int,
+    admin: AdminHandler | None = None,
+) -> server.Site:
+    """The Twisted site serving the broker."""
+    request_class = type(
+        "BrokerRequest", (LimitedRequest,), {"max_body_bytes": max_body_bytes}
+    )
+    site = server.Site(Root(broker_ref, status, admin), requestFactory=request_class)
+    site.displayTracebacks = False
+    site.noisy = False
+    # The broker logs one event per message itself; Twisted's access log
+    # would add a second line per request and cost time on the hot path.
+    site.log = lambda request: None  # type: ignore[method-assign]
+    return site
