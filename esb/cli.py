@@ -34,6 +34,9 @@ def _serving(parser: argparse.ArgumentParser) -> None:
         help="folder or zip of an official StUF schema distribution "
         "(repeat for several; overrides the configuration)",
     )
+    parser.add_argument(
+        "--routes", type=Path, help="routes file (default CONFIG/routes.yaml)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +65,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=args.data,
         port=getattr(args, "port", None),
         schemas=getattr(args, "schemas", None),
+        routes=getattr(args, "routes", None),
     )
 
 
@@ -72,6 +76,8 @@ def _run_args(args: argparse.Namespace) -> list[str]:
         words += ["--data", str(args.data.resolve())]
     if args.port is not None:
         words += ["--port", str(args.port)]
+    if args.routes is not None:
+        words += ["--routes", str(args.routes.resolve())]
     for folder in args.schemas or ():
         words += ["--schemas", str(folder.resolve())]
     return words

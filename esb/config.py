@@ -70,6 +70,7 @@ def load_settings(
     data_dir: Path | None = None,
     port: int | None = None,
     schemas: Sequence[Path] | None = None,
+    routes: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read ``emo.yaml`` from ``config_dir`` and apply the overrides."""
@@ -87,6 +88,8 @@ def load_settings(
         settings = replace(settings, port=port)
     if schemas:
         settings = replace(settings, schemas=tuple(schemas))
+    if routes is not None:
+        settings = replace(settings, routes_file=routes)
     return settings
 
 

@@ -348,9 +348,7 @@ def _answered(failure: Any) -> Answer:
 
 def _payload(route: Route, message: Message) -> bytes:
     """The bytes to deliver: the original, unless a step changed the message."""
-    if not route.steps or message.envelope is None:
-        return message.raw
-    if all(type(step).__name__ in ("Validate", "Wiretap") for step in route.steps):
+    if not route.alters_message or message.envelope is None:
         return message.raw
     return etree.tostring(message.envelope, xml_declaration=True, encoding="UTF-8")
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -70,10 +70,6 @@ _SYMBOL_SPACES = {
 # Fo01..Fo03 and the like. EMO validates its own answers against them.
 _STUF_CORE = re.compile(r"stuf\d{4}\.xsd")
 
-# The libxml2 warning for an import it skips because the namespace was
-# already imported: expected, since the wrappers import every namespace first.
-_SKIPPED_IMPORT = "SCHEMAP_WARN_SKIP_SCHEMA"
-
 
 @dataclass(frozen=True)
 class SchemaFile:
@@ -96,8 +92,8 @@ class Distribution:
     """The XSD files of one official schema distribution, read into memory."""
 
     name: str
+    # The folder or zip file as an absolute POSIX path; every URL starts so.
     source: str
-    base: str
     files: Mapping[str, SchemaFile]
 
 
@@ -134,7 +130,7 @@ def read_distribution(source: Path) -> Distribution:
         raise SchemaLoadError(f"schema distribution {base} holds no .xsd files")
 
     files = {url: _analyse(url, data) for url, data in contents.items()}
-    return Distribution(name=name, source=base, base=base, files=files)
+    return Distribution(name=name, source=base, files=files)
 
 
 def _read_folder(path: Path) -> dict[str, bytes]:
@@ -272,20 +268,31 @@ class _Group:
     definitions: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
-def plan_sets(distribution: Distribution) -> list[SetPlan]:
+def plan_sets(
+    distribution: Distribution, declared_earlier: Collection[str] = frozenset()
+) -> list[SetPlan]:
     """Group the message schemas of a distribution into sets that compile.
 
     Message schemas of one sector (the file name's prefix: ``zkn0310``,
     ``bg0310``, ``zds0120``, ``stuf0301``) share a set unless that would put
     two definitions of one component into it; then the later one opens a new
-    set (``zkn0310-2``).
+    set (``zkn0310-2``). A message schema whose every element is in
+    ``declared_earlier`` (Clark names an earlier distribution validates) is
+    left out, so that nobody waits for its compilation.
     """
-    roots = [url for url in distribution.files if is_message_schema(url)]
-    if not roots:
+    messages = [url for url in distribution.files if is_message_schema(url)]
+    if not messages:
         raise SchemaLoadError(
             f"schema distribution {distribution.source} holds no message schemas "
             "(*_msg_*.xsd or stuf0301.xsd)"
         )
+    roots = [
+        url
+        for url in messages
+        if any(
+            element not in declared_earlier for element in _elements(distribution, url)
+        )
+    ]
 
     groups: dict[str, list[_Group]] = {}
     for root in roots:
@@ -309,9 +316,9 @@ def plan_sets(distribution: Distribution) -> list[SetPlan]:
     for candidates in groups.values():
         for group in candidates:
             elements = tuple(
-                f"{{{distribution.files[root].target_namespace}}}{local}"
+                element
                 for root in group.roots
-                for local in distribution.files[root].elements
+                for element in _elements(distribution, root)
             )
             plans.append(
                 SetPlan(
@@ -322,6 +329,12 @@ def plan_sets(distribution: Distribution) -> list[SetPlan]:
                 )
             )
     return sorted(plans, key=lambda plan: plan.name)
+
+
+def _elements(distribution: Distribution, url: str) -> list[str]:
+    """Clark names of the global elements a file declares."""
+    schema = distribution.files[url]
+    return [f"{{{schema.target_namespace}}}{local}" for local in schema.elements]
 
 
 def _closure(distribution: Distribution, root: str) -> set[str]:
@@ -341,8 +354,9 @@ def _closure(distribution: Distribution, root: str) -> set[str]:
         for included in schema.includes:
             other = distribution.files.get(included)
             if other and other.target_namespace != schema.target_namespace:
-                # A chameleon include (a file without a target namespace
-                # taking the includer's) would need a wrapper of its own.
+                # XML Schema allows only a file of the same namespace or a
+                # chameleon (no namespace, taking the includer's); the
+                # wrappers would put a chameleon in the wrong namespace.
                 raise SchemaLoadError(
                     f"{url} includes {included}, whose target namespace differs"
                 )
@@ -393,7 +407,8 @@ class _MemoryResolver(etree.Resolver):
         data = self.documents.get(url)
         if data is None:
             # Never fall back to libxml2's own loader (file system, network):
-            # an empty answer makes the include fail, naming the URL.
+            # a document that is no schema makes the include fail, naming
+            # the URL.
             self.unknown.append(system_url)
             data = b"<unknown/>"
         return self.resolve_string(data, context, base_url=url)
@@ -412,11 +427,10 @@ def compile_set(distribution: Distribution, plan: SetPlan) -> etree.XMLSchema:
     try:
         return etree.XMLSchema(top)
     except etree.XMLSchemaParseError as exc:
+        # Warnings are left out: libxml2 warns of every import it skips
+        # (SCHEMAP_WARN_SKIP_SCHEMA), which the wrappers make routine.
         errors = [
-            entry
-            for entry in exc.error_log
-            if entry.level >= etree.ErrorLevels.ERROR
-            and entry.type_name != _SKIPPED_IMPORT
+            entry for entry in exc.error_log if entry.level >= etree.ErrorLevels.ERROR
         ]
         if errors:
             first = errors[0]
@@ -440,23 +454,21 @@ def _wrappers(
 ) -> tuple[str, dict[str, bytes]]:
     """The top document and one wrapper per namespace, keyed by their URL."""
     by_namespace: dict[str, list[str]] = {}
-    imported: dict[str, set[str]] = {}
+    for url in plan.files:
+        namespace = distribution.files[url].target_namespace
+        by_namespace.setdefault(namespace, []).append(url)
+
+    imported: dict[str, set[str]] = {namespace: set() for namespace in by_namespace}
     for url in plan.files:
         schema = distribution.files[url]
-        namespace = schema.target_namespace
-        by_namespace.setdefault(namespace, []).append(url)
-        dependencies = imported.setdefault(namespace, set())
         for other, _ in schema.imports:
-            if other == namespace:
-                continue
-            if not any(
-                distribution.files[u].target_namespace == other for u in plan.files
-            ):
+            if other not in by_namespace:
                 raise SchemaLoadError(
                     f"{url} imports namespace {other or '(none)'}, which no file "
                     f"reachable from {', '.join(plan.roots)} defines"
                 )
-            dependencies.add(other)
+            if other != schema.target_namespace:
+                imported[schema.target_namespace].add(other)
 
     # Dependency order: a namespace after those it imports (depth first;
     # cycles, such as StUF <-> BG through bg0310_msg_stuf_prs.xsd, are broken
@@ -476,7 +488,7 @@ def _wrappers(
     for namespace in sorted(by_namespace):
         visit(namespace)
 
-    folder = f"{distribution.base}/emo-wrappers/{plan.name}"
+    folder = f"{distribution.source}/emo-wrappers/{plan.name}"
     location = {
         namespace: f"{folder}/{index}-{_slug(namespace)}.xsd"
         for index, namespace in enumerate(order, start=1)

@@ -12,8 +12,8 @@ broken rule as a :class:`~esb.errors.Violation`.
 When several distributions declare the same element (``ZKN:zakLk01`` is in
 both ZDS distributions, and differs: StUF-ZKN patch 24 limits
 ``heeftAlsInitiator`` to one), the distribution listed first validates it.
-A set whose every element is taken by an earlier distribution is not
-compiled at all.
+A message schema whose every element an earlier distribution declares is
+not compiled at all.
 """
 
 from __future__ import annotations
@@ -88,9 +88,12 @@ class SchemaRegistry:
     briefly hangs the element's children under a stand-in root).
     """
 
-    def __init__(self, sets: Sequence[_CompiledSet], chosen: dict[str, _CompiledSet]):
+    def __init__(
+        self, sets: Sequence[_CompiledSet], by_element: dict[str, _CompiledSet]
+    ) -> None:
+        # Built by load() and empty(); not meant to be called directly.
         self._sets = tuple(sets)
-        self._by_element = chosen
+        self._by_element = by_element
 
     @classmethod
     def empty(cls) -> SchemaRegistry:
@@ -115,12 +118,12 @@ class SchemaRegistry:
                 )
 
         # Decide which set validates which element before compiling, so that
-        # sets whose every element an earlier distribution declares are
-        # never compiled.
+        # message schemas whose every element an earlier distribution
+        # declares are never compiled.
         plans: list[tuple[Distribution, SetPlan, list[str]]] = []
         taken: set[str] = set()
         for distribution in distributions:
-            for plan in plan_sets(distribution):
+            for plan in plan_sets(distribution, declared_earlier=frozenset(taken)):
                 own = [e for e in dict.fromkeys(plan.elements) if e not in taken]
                 taken.update(own)
                 plans.append((distribution, plan, own))
@@ -130,11 +133,7 @@ class SchemaRegistry:
         for distribution, plan, own in plans:
             name = f"{distribution.name}/{plan.name}"
             if not own:
-                log.info(
-                    "Schema set {name} skipped: an earlier distribution declares "
-                    "all its elements",
-                    name=name,
-                )
+                log.info("Schema set {name} skipped: it adds no element", name=name)
                 continue
             compile_started = time.perf_counter()
             schema = compile_set(distribution, plan)

@@ -12,12 +12,13 @@ reading the clock, so the broker decides what "now" is and tests can too.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from esb.journal import _queries
+from esb.journal._sql import Prepared, hot_statements
 from esb.journal.errors import DuplicateMessageError, JournalError, UnknownMessageError
 from esb.journal.records import (
     FINAL_STATES,
@@ -29,7 +30,7 @@ from esb.journal.records import (
     PlannedDelivery,
     ReceivedMessage,
 )
-from esb.journal.schema import attempts, deliveries, messages
+from esb.journal.schema import deliveries, messages
 
 # What an attempt's outcome makes of its delivery.
 _DELIVERY_STATE_AFTER: dict[Outcome, DeliveryState] = {
@@ -62,20 +63,29 @@ class Transaction:
 
     Thread-confined: use it only in the thread that was handed it, and only
     until the write it was handed to returns.
+
+    The message path's statements (receive, route, attempt, answer, settle)
+    run as precompiled SQL on the driver's cursor (see :mod:`._sql` for why);
+    the rest as SQLAlchemy Core.
     """
 
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
-        dialect = connection.dialect.name
-        if dialect == "postgresql":
-            insert: sa.Insert = postgresql.insert(messages).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            insert = sqlite.insert(messages).on_conflict_do_nothing()
-        else:
-            raise JournalError(f"the journal does not support {dialect} databases")
-        # RETURNING tells whether a row went in: the drivers' rowcount for an
-        # INSERT is not reliable (psycopg under SQLAlchemy gives -1).
-        self._insert_message = insert.returning(messages.c.id)
+        self._sql = hot_statements(connection.dialect)
+        self._dbapi_error: type[Exception] = connection.dialect.loaded_dbapi.Error
+        self._cursor: Any = None
+
+    def _run(self, statement: Prepared, values: Mapping[str, Any]) -> list[Any]:
+        """Execute a precompiled statement; return the rows it returned."""
+        if self._cursor is None:
+            self._cursor = self.connection.connection.cursor()
+        try:
+            self._cursor.execute(statement.sql, statement.bind(values))
+            # Fetch everything, also for one row: SQLite keeps a statement
+            # with RETURNING open until its rows are drained.
+            return list(self._cursor.fetchall()) if self._cursor.description else []
+        except self._dbapi_error as exc:
+            raise JournalError(f"the journal could not write: {exc}") from exc
 
     # -- a message arrives ---------------------------------------------------
 
@@ -87,8 +97,9 @@ class Transaction:
         Raises :class:`DuplicateMessageError`, carrying the first message and
         its answer, when this zender sent this referentienummer before.
         """
-        inserted = self.connection.execute(
-            self._insert_message,
+        answered = message.answer is not None
+        inserted = self._run(
+            self._sql.insert_message,
             {
                 "id": message.id,
                 "received_at": message.received_at,
@@ -110,10 +121,10 @@ class Transaction:
                 "route": None,
                 "error": None,
                 "answer": message.answer,
-                "answered_at": None if message.answer is None else message.received_at,
+                "answered_at": message.received_at if answered else None,
             },
-        ).scalar()
-        if inserted is not None:
+        )
+        if inserted:
             return
 
         # ON CONFLICT DO NOTHING stored nothing: either the unique zender and
@@ -143,45 +154,38 @@ class Transaction:
         with nothing to deliver leaves the message delivered at once.
         """
         state: MessageState = "routed" if planned else "delivered"
-        result = self.connection.execute(
-            sa.update(messages)
-            .where(messages.c.id == message_id)
-            .values(state=state, route=route, updated_at=now)
+        routed = self._run(
+            self._sql.route_message,
+            {"b_id": message_id, "b_state": state, "b_route": route, "b_now": now},
         )
-        if result.rowcount != 1:
+        if not routed:
             raise UnknownMessageError(f"no message {message_id} in the journal")
-        if not planned:
-            return []
-        rows = [
-            {
-                "message_id": message_id,
-                "destination": delivery.destination,
-                "mode": delivery.mode,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": delivery.next_attempt_at,
-                "last_error": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for delivery in planned
-        ]
-        inserted = self.connection.execute(
-            sa.insert(deliveries).returning(
-                deliveries.c.id, sort_by_parameter_order=True
-            ),
-            rows,
-        )
-        return [int(delivery_id) for delivery_id in inserted.scalars()]
+        delivery_ids = []
+        for delivery in planned:
+            rows = self._run(
+                self._sql.insert_delivery,
+                {
+                    "message_id": message_id,
+                    "destination": delivery.destination,
+                    "mode": delivery.mode,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": delivery.next_attempt_at,
+                    "last_error": None,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            delivery_ids.append(int(rows[0][0]))
+        return delivery_ids
 
     def store_answer(self, message_id: str, answer: bytes, *, now: float) -> None:
         """Keep the answer given to the sender, to give it again to a duplicate."""
-        result = self.connection.execute(
-            sa.update(messages)
-            .where(messages.c.id == message_id)
-            .values(answer=answer, answered_at=now)
+        stored = self._run(
+            self._sql.store_answer,
+            {"b_id": message_id, "b_answer": answer, "b_now": now},
         )
-        if result.rowcount != 1:
+        if not stored:
             raise UnknownMessageError(f"no message {message_id} in the journal")
 
     # -- deliveries ----------------------------------------------------------
@@ -206,32 +210,30 @@ class Transaction:
         """
         if outcome == "retry" and next_attempt_at is None:
             raise ValueError("a retry needs the time of the next attempt")
-        state = _DELIVERY_STATE_AFTER[outcome]
-        message_id = self.connection.execute(
-            sa.update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(
-                state=state,
-                attempts=deliveries.c.attempts + 1,
-                next_attempt_at=next_attempt_at if outcome == "retry" else None,
-                last_error=error,
-                updated_at=ended_at,
-            )
-            .returning(deliveries.c.message_id)
-        ).scalar()
-        if message_id is None:
-            raise UnknownMessageError(f"no delivery {delivery_id} in the journal")
-        self.connection.execute(
-            sa.insert(attempts).values(
-                delivery_id=delivery_id,
-                started_at=started_at,
-                ended_at=ended_at,
-                outcome=outcome,
-                error=error,
-                answer=answer,
-            )
+        rows = self._run(
+            self._sql.end_attempt,
+            {
+                "b_id": delivery_id,
+                "b_state": _DELIVERY_STATE_AFTER[outcome],
+                "b_next": next_attempt_at if outcome == "retry" else None,
+                "b_error": error,
+                "b_now": ended_at,
+            },
         )
-        return self.settle_message(message_id, now=ended_at)
+        if not rows:
+            raise UnknownMessageError(f"no delivery {delivery_id} in the journal")
+        self._run(
+            self._sql.insert_attempt,
+            {
+                "delivery_id": delivery_id,
+                "started_at": started_at,
+                "ended_at": ended_at,
+                "outcome": outcome,
+                "error": error,
+                "answer": answer,
+            },
+        )
+        return self.settle_message(rows[0][0], now=ended_at)
 
     def set_delivery_state(
         self,
@@ -269,25 +271,20 @@ class Transaction:
 
     def settle_message(self, message_id: str, *, now: float) -> MessageState:
         """Bring a message's state in line with its deliveries' states."""
-        # Lock the message row (PostgreSQL) so that two broker processes
-        # finishing two deliveries of one message cannot both see the other's
-        # delivery still open; SQLite's single writer needs no lock.
-        current = self.connection.execute(
-            sa.select(messages.c.state)
-            .where(messages.c.id == message_id)
-            .with_for_update()
-        ).scalar()
-        if current is None:
+        # Lock the message row first (PostgreSQL) so that two broker
+        # processes finishing two deliveries of one message cannot both see
+        # the other's delivery still open: the second waits, and its next
+        # statement sees the first one's commit. SQLite has one writer.
+        rows = self._run(self._sql.lock_message_state, {"b_id": message_id})
+        if not rows:
             raise UnknownMessageError(f"no message {message_id} in the journal")
-        delivery_states = self.connection.execute(
-            sa.select(deliveries.c.state).where(deliveries.c.message_id == message_id)
-        ).scalars()
-        state = message_state_of(current, delivery_states)
+        current = rows[0][0]
+        delivery_states = self._run(self._sql.delivery_states, {"b_id": message_id})
+        state = message_state_of(current, (row[0] for row in delivery_states))
         if state != current:
-            self.connection.execute(
-                sa.update(messages)
-                .where(messages.c.id == message_id)
-                .values(state=state, updated_at=now)
+            self._run(
+                self._sql.set_message_state,
+                {"b_id": message_id, "b_state": state, "b_now": now},
             )
         return state
 

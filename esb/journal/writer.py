@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -173,9 +173,9 @@ class GroupCommitWriter:
         name: str = "emo-journal-writer",
     ) -> None:
         if reactor is None:
-            from twisted.internet import reactor as default_reactor
+            from twisted.internet import reactor as global_reactor
 
-            reactor = default_reactor
+            reactor = cast(IReactorFromThreads, global_reactor)
         self._journal = journal
         self._reactor: IReactorFromThreads = reactor
         self._max_batch = max_batch

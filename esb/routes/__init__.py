@@ -9,7 +9,8 @@ validation mode (:meth:`RouteTable.validation_mode`), runs the route's steps
 (:meth:`Route.run_steps`) and delivers to its destinations.
 
 The modules: :mod:`~esb.routes.model` (the table and what is in it),
-:mod:`~esb.routes.steps`, :mod:`~esb.routes.loader` (the file format),
+:mod:`~esb.routes.steps`, :mod:`~esb.routes.loader` (the file format, read
+with :mod:`~esb.routes.route_reader` and :mod:`~esb.routes.nodes`),
 :mod:`~esb.routes.placeholders` (``${NAME}``), :mod:`~esb.routes.errors`,
 :mod:`~esb.routes.check` (the command).
 """
@@ -18,13 +19,7 @@ from __future__ import annotations
 
 from esb.routes.check import run_check
 from esb.routes.errors import RouteProblem, RoutesError
-from esb.routes.loader import (
-    ADAPTER_TYPES,
-    DEFAULT_NAMESPACES,
-    SettingsCheck,
-    check_routes,
-    load_routes,
-)
+from esb.routes.loader import ADAPTER_TYPES, SettingsCheck, check_routes, load_routes
 from esb.routes.model import (
     SOURCE_KINDS,
     DeliveryMode,
@@ -38,6 +33,7 @@ from esb.routes.model import (
     ValidationPolicy,
     normalize_source,
 )
+from esb.routes.route_reader import DEFAULT_NAMESPACES
 from esb.routes.steps import (
     SetStuurgegevens,
     Step,

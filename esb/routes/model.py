@@ -42,7 +42,7 @@ from lxml import etree
 from twisted.logger import Logger
 
 from esb.message import Message, Party, ValidationMode
-from esb.routes.steps import Step, Tap, Validate, Wiretap
+from esb.routes.steps import SetStuurgegevens, Step, Tap, Transform, Validate, Wiretap
 
 log = Logger()
 
@@ -296,14 +296,18 @@ class Route:
     description: str | None = None
     validation: ValidationMode | None = field(init=False, compare=False)
     wiretaps: tuple[str, ...] = field(init=False, compare=False)
+    alters_message: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         modes = [step.mode for step in self.steps if isinstance(step, Validate)]
         taps = tuple(
             step.destination for step in self.steps if isinstance(step, Wiretap)
         )
+        alters = any(isinstance(s, Transform | SetStuurgegevens) for s in self.steps)
         object.__setattr__(self, "validation", modes[0] if modes else None)
         object.__setattr__(self, "wiretaps", taps)
+        # Without transform or set, the original bytes can be delivered as is.
+        object.__setattr__(self, "alters_message", alters)
 
     def matches(self, message: Message) -> bool:
         """Whether this route's match holds for ``message`` (sources aside)."""

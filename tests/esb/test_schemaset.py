@@ -18,12 +18,7 @@ from lxml import etree
 from esb.errors import SchemaLoadError, Violation
 from esb.message import NS_BG, NS_SOAP11, NS_STUF, NS_ZDS, NS_ZKN
 from esb.schemaset import SchemaRegistry
-
-# The shared test data beside the project (as in tests/conftest.py).
-STUF = Path(__file__).resolve().parents[3] / "shared" / "stuf"
-ZDS_12 = STUF / "zds-1.2"
-ZDS_1102 = STUF / "zds-1.1.02"
-EXAMPLES = STUF / "examples"
+from tests.conftest import EXAMPLES, ZDS_12, ZDS_1102
 
 # Every request the examples hold: *.request.xml, and the haarlem folder,
 # whose files are all requests.
@@ -98,8 +93,11 @@ def zds12_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def zds12_copy(tmp_path: Path) -> Path:
-    """A private copy of zds-1.2, to be broken by the test."""
-    return Path(shutil.copytree(ZDS_12, tmp_path / "zds-1.2"))
+    """A private copy of zds-1.2, to be broken by the test.
+
+    The space in its path checks that paths reach libxml2 escaped.
+    """
+    return Path(shutil.copytree(ZDS_12, tmp_path / "met spatie" / "zds-1.2"))
 
 
 # Loading
@@ -155,6 +153,17 @@ def test_empty_registry_knows_nothing() -> None:
     assert registry.sets == ()
     assert registry.describe() == []
     assert not registry.knows(f"{{{NS_ZKN}}}zakLk01")
+
+
+def test_message_schema_as_published_does_not_compile_in_lxml() -> None:
+    """The trap the loader exists for: libxml2 skips repeated namespace imports.
+
+    Should a future libxml2 honour them, the wrappers become unnecessary.
+    """
+    published = ZDS_12 / "zds0120" / "berichten" / "zds0120_msg_zs-dms.xsd"
+
+    with pytest.raises(etree.XMLSchemaParseError, match="NPSGroepen' does not"):
+        etree.XMLSchema(file=str(published))
 
 
 # Choosing the set
@@ -340,6 +349,18 @@ def test_attribute_violations_name_the_attribute(registry: SchemaRegistry) -> No
     assert violation.rule.startswith(
         "object/@verwerkingssoort: [facet 'enumeration'] The value 'Q' is not "
     )
+
+
+def test_schema_location_hints_in_a_body_are_ignored(
+    registry: SchemaRegistry,
+) -> None:
+    """xsi:schemaLocation in a message loads nothing: the compiled set decides."""
+    zaak = example_body("haarlem/creeerzaakRequest.xml")
+    xsi = "http://www.w3.org/2001/XMLSchema-instance"
+    zaak.set(f"{{{xsi}}}schemaLocation", f"{NS_ZDS} file:///nonexistent/zds.xsd")
+    zaak.set(f"{{{xsi}}}noNamespaceSchemaLocation", "file:///etc/passwd")
+
+    assert registry.validate(zaak) == []
 
 
 # StUF's own answers

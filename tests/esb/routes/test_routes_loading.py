@@ -13,8 +13,10 @@ from esb.routes import (
     RetryPolicy,
     RouteProblem,
     RoutesError,
+    SetStuurgegevens,
     Transform,
     Validate,
+    Wiretap,
     check_routes,
     load_routes,
 )
@@ -65,6 +67,7 @@ def test_default_routes_send_zds_to_zaakregister_and_bg_to_klantregister() -> No
         ("klantregister",),
     )
     assert zds.match.everything and bg.match.everything
+    assert not zds.alters_message and not bg.alters_message
     assert table.destinations["zaakregister"].type == "zaakregister"
     assert table.destinations["klantregister"].type == "klantregister"
     assert table.validation.default == "report"
@@ -187,21 +190,30 @@ def test_full_route_file_loads_every_section(write_routes: WriteRoutes) -> None:
     assert route.description == "all zaken"
     assert route.mode == "publish" and route.destinations == ("zaakregister", "audit")
     match = route.match
-    assert match.operation == {"creeerZaak", "updateZaak"}
-    assert match.mutatiesoort == {"T", "W"}
-    assert match.soap_action == {
-        "http://www.egem.nl/StUF/sector/zkn/0310/creeerZaak_Lk01"
-    }
-    assert match.zender is not None and match.zender.organisatie == {"1900"}
-    assert match.zender.applicatie == {"GISVG", "OTHER"}
-    assert match.ontvanger is not None and match.ontvanger.applicatie == {"ZDS"}
+    assert match.operation == frozenset({"creeerZaak", "updateZaak"})
+    assert match.mutatiesoort == frozenset({"T", "W"})
+    assert match.soap_action == frozenset(
+        {"http://www.egem.nl/StUF/sector/zkn/0310/creeerZaak_Lk01"}
+    )
+    assert match.zender is not None and match.zender.organisatie == frozenset({"1900"})
+    assert match.zender.applicatie == frozenset({"GISVG", "OTHER"})
+    assert match.ontvanger is not None and match.ontvanger.applicatie == frozenset(
+        {"ZDS"}
+    )
     assert match.xpath_text == ("z:object/z:identificatie",)
     validate, first, second, set_step, wiretap = route.steps
+    assert isinstance(set_step, SetStuurgegevens) and isinstance(wiretap, Wiretap)
+    assert set_step.fields == (
+        ("ontvanger", "applicatie", "ZSH"),
+        ("zender", "gebruiker", None),
+    )
+    assert wiretap.destination == "audit"
     assert validate == Validate("strict", validate.line)
     assert isinstance(first, Transform) and isinstance(second, Transform)
     assert first.xslt is second.xslt, "one stylesheet is compiled once per load"
     assert second.parameters == {"a": "x'y"}
     assert route.validation == "strict" and route.wiretaps == ("audit",)
+    assert route.alters_message
 
     zaakregister = table.destinations["zaakregister"]
     assert zaakregister == Destination(
@@ -221,7 +233,9 @@ def test_full_route_file_loads_every_section(write_routes: WriteRoutes) -> None:
     }
     assert audit.timeout == 30 and audit.retry == RetryPolicy()
     assert table.validation.default == "off"
-    assert [(s.organisatie, s.applicatie, s.mode) for s in table.validation.senders] == [
+    assert [
+        (s.organisatie, s.applicatie, s.mode) for s in table.validation.senders
+    ] == [
         (None, "GISVG", "strict"),
         ("1900", "GISVG", "report"),
     ]
@@ -303,7 +317,7 @@ def test_match_values_keep_leading_zeros(write_routes: WriteRoutes) -> None:
     (route,) = load_routes(path, {}).routes
 
     assert route.match.zender is not None
-    assert route.match.zender.organisatie == {"0392", "0123"}
+    assert route.match.zender.organisatie == frozenset({"0392", "0123"})
 
 
 def test_settings_check_of_an_adapter_reports_at_the_destination(
@@ -342,7 +356,9 @@ def position(text: str, at: str) -> tuple[int, int]:
 
 def with_destination(extra: str) -> str:
     """MINIMAL with ``extra`` lines added to destination zaakregister."""
-    return MINIMAL.replace("    type: zaakregister\n", "    type: zaakregister\n" + extra)
+    return MINIMAL.replace(
+        "    type: zaakregister\n", "    type: zaakregister\n" + extra
+    )
 
 
 # (file text, the text the problem points at, what the message says); when
@@ -384,8 +400,7 @@ MISTAKES = [
     pytest.param(
         MINIMAL.replace("reply: zaakregister", "publish: [zaakregister, nowhere]"),
         "nowhere",
-        "the publish of route 'zds' names destination 'nowhere', which is not "
-        "declared",
+        "the publish of route 'zds' names destination 'nowhere', which is not declared",
         id="undeclared-publish-destination",
     ),
     pytest.param(
@@ -511,8 +526,7 @@ MISTAKES = [
     pytest.param(
         MINIMAL + "    match: {flavour: zds-2}\n",
         "zds-2",
-        "unknown flavour 'zds-2'; expected one of: zds-1.2, zds-1.1, stuf-zkn, "
-        "stuf-bg",
+        "unknown flavour 'zds-2'; expected one of: zds-1.2, zds-1.1, stuf-zkn, stuf-bg",
         id="unknown-flavour",
     ),
     pytest.param(
@@ -561,8 +575,7 @@ MISTAKES = [
     pytest.param(
         MINIMAL + "    steps: [{transfrom: a.xsl}]\n",
         "transfrom",
-        "unknown key 'transfrom' in a step of route 'zds'; did you mean "
-        "'transform'?",
+        "unknown key 'transfrom' in a step of route 'zds'; did you mean 'transform'?",
         id="unknown-step",
     ),
     pytest.param(
@@ -678,7 +691,9 @@ def test_each_mistake_is_reported_where_it_is(
     assert (problem.line, problem.column) == (line, column), str(problem)
 
 
-def test_empty_file_is_a_problem_about_the_whole_file(write_routes: WriteRoutes) -> None:
+def test_empty_file_is_a_problem_about_the_whole_file(
+    write_routes: WriteRoutes,
+) -> None:
     """An empty file says what it should contain."""
     problem = only_problem(write_routes(""))
 
@@ -688,7 +703,9 @@ def test_empty_file_is_a_problem_about_the_whole_file(write_routes: WriteRoutes)
     )
 
 
-def test_every_mistake_is_reported_not_just_the_first(write_routes: WriteRoutes) -> None:
+def test_every_mistake_is_reported_not_just_the_first(
+    write_routes: WriteRoutes,
+) -> None:
     """One check lists all mistakes in file order, each with its own line."""
     path = write_routes(
         """
@@ -712,8 +729,11 @@ def test_every_mistake_is_reported_not_just_the_first(write_routes: WriteRoutes)
     assert [(p.line, p.message.split(";")[0]) for p in found] == [
         (4, "timeout must be a number, not 'soon'"),
         (8, "unknown berichtcode 'Lk99'"),
-        (9, "the reply of route 'zds' names destination 'nowhere', which is not "
-         "declared under destinations (declared: zaakregister)"),
+        (
+            9,
+            "the reply of route 'zds' names destination 'nowhere', which is not "
+            "declared under destinations (declared: zaakregister)",
+        ),
         (11, "environment variable 'BG_PATH' is not set (used as ${BG_PATH})"),
     ]
 
@@ -759,3 +779,22 @@ def test_invalid_xslt_is_reported_with_its_own_error(write_routes: WriteRoutes) 
 
     assert bad.line == 9 and "bad.xsl is not valid XSLT 1.0" in bad.message
     assert broken.line == 10 and "broken.xsl is not well-formed XML" in broken.message
+
+
+def test_a_dead_letter_circle_is_reported_once(write_routes: WriteRoutes) -> None:
+    """a -> b -> a is one problem, and c (leading into it) is not another."""
+    path = write_routes(
+        """
+        destinations:
+          b: {type: http, dead_letter: a}
+          a: {type: http, dead_letter: b}
+          c: {type: http, dead_letter: a}
+        routes:
+          - {id: r, from: /stuf/zds, publish: [a, c]}
+        """
+    )
+
+    (problem,) = problems(path)
+
+    assert problem.line == 3
+    assert problem.message.endswith("circle: a -> b -> a")

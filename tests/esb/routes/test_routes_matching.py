@@ -130,7 +130,10 @@ def test_soap_action_matches_with_or_without_quotes(
         write_routes,
         f"""
 routes:
-  - {{id: r, from: /stuf/zds, match: {{soap_action: '"{action}"'}}, reply: zaakregister}}
+  - id: r
+    from: /stuf/zds
+    match: {{soap_action: '"{action}"'}}
+    reply: zaakregister
 """,
     ).routes
     ident = genereer_zaakidentificatie.identification

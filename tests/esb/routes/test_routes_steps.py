@@ -74,7 +74,7 @@ def test_transform_replaces_the_body_and_its_place_in_the_envelope(
     write_routes(TO_ZDS_12, "to-zds-12.xsl")
     route = route_with(
         write_routes,
-        "transform: {stylesheet: to-zds-12.xsl, parameters: {via: \"EMO's route\"}}",
+        'transform: {stylesheet: to-zds-12.xsl, parameters: {via: "EMO\'s route"}}',
     )
     identification = creeer_zaak.identification
 
@@ -234,7 +234,8 @@ def test_set_replaces_a_stuf_no_value(creeer_zaak: Message) -> None:
 
     SetStuurgegevens((("zender", "gebruiker", "jan"),)).apply(creeer_zaak)
 
-    assert (gebruiker.text, dict(gebruiker.attrib)) == ("jan", {})
+    assert gebruiker.text == "jan"
+    assert len(gebruiker.attrib) == 0
 
 
 def test_set_on_a_body_without_stuurgegevens_is_a_server_fault(
@@ -285,6 +286,7 @@ def test_validate_step_changes_nothing_and_sets_the_routes_mode(
     assert route.run_steps(creeer_zaak) == ()
     assert etree.tostring(creeer_zaak.envelope) == before  # type: ignore[arg-type]
     assert route.validation == "off"
+    assert not route.alters_message, "the original bytes can be delivered"
 
 
 def test_transform_step_is_reusable_across_messages(
