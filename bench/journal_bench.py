@@ -19,6 +19,7 @@ Run: ``.venv/bin/python bench/journal_bench.py [--messages N] [--rate R]``.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import threading
@@ -127,6 +128,10 @@ def throughput(journal: Journal, raw: bytes, count: int) -> tuple[float, str]:
     return count / elapsed, detail
 
 
+def _took(latencies: list[float], submitted: float, _: Future[Any]) -> None:
+    latencies.append((time.perf_counter() - submitted) * 1000)
+
+
 def latency(journal: Journal, raw: bytes, rate: float, seconds: float) -> list[float]:
     """Acknowledgement latencies in ms at ``rate`` receipts per second."""
     writer = GroupCommitWriter(journal, _NoReactor())  # type: ignore[arg-type]
@@ -143,9 +148,7 @@ def latency(journal: Journal, raw: bytes, rate: float, seconds: float) -> list[f
             time.sleep(delay)
         submitted = time.perf_counter()
         receipt = _pipeline(writer, _received(raw, time.time()), finished.release)
-        receipt.add_done_callback(
-            lambda _, t=submitted: latencies.append((time.perf_counter() - t) * 1000)
-        )
+        receipt.add_done_callback(functools.partial(_took, latencies, submitted))
     for _ in range(count):
         finished.acquire()
     writer.stop_blocking(30)

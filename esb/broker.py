@@ -13,6 +13,7 @@ and the broker keeps serving.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -179,7 +180,7 @@ class Broker:
                 "in report mode: {first}",
                 id=message.id,
                 count=len(violations),
-                first=str(violations[0]),
+                first=mask_numbers(str(violations[0])),
             )
         return report
 
@@ -230,6 +231,18 @@ class Broker:
             ms=elapsed * 1000,
         )
         return answer
+
+
+_NINE_DIGITS = re.compile(r"(?<!\d)\d{9}(?!\d)")
+
+
+def mask_numbers(text: str) -> str:
+    """``text`` with every run of exactly nine digits masked.
+
+    A schema rule may quote the offending value, and a nine-digit value may
+    be a BSN (or an RSIN); those never go to the log.
+    """
+    return _NINE_DIGITS.sub("*********", text)
 
 
 def _undeclared(element: etree._Element) -> Violation:

@@ -195,8 +195,7 @@ class RoutedDispatcher:
 
         mode: DeliveryMode = "request-reply" if route.mode == "reply" else "publish"
         planned = [
-            PlannedDelivery(name, mode, until(name))
-            for name in route.destinations
+            PlannedDelivery(name, mode, until(name)) for name in route.destinations
         ]
         planned += [
             PlannedDelivery(tap.destination, "publish", until(tap.destination))

@@ -391,7 +391,7 @@ class RssSampler:
 # Metrics --------------------------------------------------------------------
 
 _SAMPLE = re.compile(
-    r'^emo_messages_total\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+-]+)$', re.M
+    r"^emo_messages_total\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+-]+)$", re.M
 )
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
@@ -476,7 +476,7 @@ def read_fault(response: Response) -> Fault:
     s = {"StUF": NS_STUF}
     errors = [
         SchemaError(
-            int(item.get("regel")) if item.get("regel") else None,
+            int(regel) if (regel := item.get("regel")) else None,
             item.get("pad", ""),
             item.text or "",
         )
@@ -499,9 +499,7 @@ def read_fault(response: Response) -> Fault:
 def assert_no_leak(response: Response) -> None:
     """No traceback and no Python exception name in what the sender sees."""
     leaked = LEAK.search(response.body)
-    assert leaked is None, (
-        f"answer leaks {leaked.group(0)!r}: {response.body[:1000]!r}"
-    )
+    assert leaked is None, f"answer leaks {leaked.group(0)!r}: {response.body[:1000]!r}"
 
 
 @dataclass(frozen=True)
@@ -514,18 +512,25 @@ class Request:
     referentienummer: str | None = None
 
 
+def _by_local_name(element: etree._Element, local: str) -> etree._Element | None:
+    return next((c for c in element.iterchildren("{*}" + local, local)), None)
+
+
 def request_stuurgegevens(raw: bytes) -> Request:
-    """The stuurgegevens of a request, read with plain XPath."""
+    """The stuurgegevens of a request, found by local names (as sent, right
+    namespace or not)."""
     root = etree.fromstring(raw, _SAFE_PARSER)
-    found = root.xpath("//*[local-name()='stuurgegevens']")
-    if not found:
+    stuurgegevens = next(root.iter("{*}stuurgegevens", "stuurgegevens"), None)
+    if stuurgegevens is None:
         return Request()
-    stuurgegevens = found[0]
 
     def text(path: str) -> str | None:
-        steps = "/".join(f"*[local-name()='{p}']" for p in path.split("/"))
-        values = stuurgegevens.xpath(f"{steps}/text()")
-        return str(values[0]).strip() if values else None
+        element: etree._Element | None = stuurgegevens
+        for step in path.split("/"):
+            element = _by_local_name(element, step) if element is not None else None
+        if element is None or not element.text or not element.text.strip():
+            return None
+        return element.text.strip()
 
     def party(name: str) -> dict[str, str]:
         fields = ("organisatie", "applicatie", "administratie", "gebruiker")
@@ -533,7 +538,9 @@ def request_stuurgegevens(raw: bytes) -> Request:
 
     # A message without a berichtcode is a kennisgeving, vraag or vrij
     # bericht by its name (edcLk01, ..._Di02): that is what the broker answers.
-    named = re.search(r"[A-Z][a-z]\d\d$", etree.QName(stuurgegevens.getparent()).localname)
+    parent = stuurgegevens.getparent()
+    name = etree.QName(parent).localname if parent is not None else ""
+    named = re.search(r"[A-Z][a-z]\d\d$", name)
     return Request(
         berichtcode=text("berichtcode") or (named[0] if named else None),
         zender=party("zender"),

@@ -198,8 +198,9 @@ def test_every_acknowledged_message_survives_sigkill(
                 futures = [pool.submit(send, reference) for reference in batch]
                 if number < 3:
                     # Kill in the middle of a batch, while requests are open.
+                    third = len(batch) // 3
                     wait_for(
-                        lambda: sum(f.done() for f in futures) > len(batch) // 3, 60
+                        lambda fs=futures, n=third: sum(f.done() for f in fs) > n, 60
                     )
                     broker.kill()
                     for future in futures:

@@ -37,7 +37,9 @@ from tests.esb.conftest import (
     request_stuurgegevens,
 )
 
-DI02_TEXT = (EXAMPLES / "error-handling" / "01_Valid_SoapMessage.request.xml").read_text()
+DI02_TEXT = (
+    EXAMPLES / "error-handling" / "01_Valid_SoapMessage.request.xml"
+).read_text()
 LK01_TEXT = (EXAMPLES / "gisvg-flow" / "creeerZaak_Lk01.request.xml").read_text()
 DI02_ACTION = f'"{ZKN_ACTION}genereerZaakIdentificatie_Di02"'
 LK01_ACTION = f'"{ZKN_ACTION}creeerZaak_Lk01"'
@@ -121,18 +123,25 @@ DOCTYPE = "DOCTYPE is in een SOAP-bericht niet toegestaan"
 
 CORPUS: dict[str, Case] = {
     # --- Not well-formed ---------------------------------------------------
-    "truncated": Case(DI02_TEXT[: len(DI02_TEXT) // 2].encode(), fault("StUF055", NOT_WELL_FORMED)),
+    "truncated": Case(
+        DI02_TEXT[: len(DI02_TEXT) // 2].encode(), fault("StUF055", NOT_WELL_FORMED)
+    ),
     "mismatched-end-tag": Case(
-        di02("</StUF:berichtcode>", "</StUF:berichtkode>"), fault("StUF055", NOT_WELL_FORMED)
+        di02("</StUF:berichtcode>", "</StUF:berichtkode>"),
+        fault("StUF055", NOT_WELL_FORMED),
     ),
     "unclosed-attribute": Case(
-        di02('xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"', 'xmlns:s="http://x'),
+        di02(
+            'xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"', 'xmlns:s="http://x'
+        ),
         fault("StUF055", NOT_WELL_FORMED),
     ),
     "two-root-elements": Case(
         (DI02_TEXT + DI02_TEXT).encode(), fault("StUF055", NOT_WELL_FORMED)
     ),
-    "text-before-root": Case(b"hallo" + DI02_TEXT.encode(), fault("StUF055", NOT_WELL_FORMED)),
+    "text-before-root": Case(
+        b"hallo" + DI02_TEXT.encode(), fault("StUF055", NOT_WELL_FORMED)
+    ),
     "declaration-not-at-start": Case(
         b'<!-- x --><?xml version="1.0"?>' + DI02_TEXT.encode(),
         fault("StUF055", NOT_WELL_FORMED),
@@ -144,16 +153,20 @@ CORPUS: dict[str, Case] = {
         fault("StUF055", NOT_WELL_FORMED),
     ),
     "nul-character-reference": Case(
-        di02("genereerZaakidentificatie", "genereer&#0;"), fault("StUF055", NOT_WELL_FORMED)
+        di02("genereerZaakidentificatie", "genereer&#0;"),
+        fault("StUF055", NOT_WELL_FORMED),
     ),
     "raw-nul-byte": Case(
-        di02("genereerZaakidentificatie", "genereer\x00"), fault("StUF055", NOT_WELL_FORMED)
+        di02("genereerZaakidentificatie", "genereer\x00"),
+        fault("StUF055", NOT_WELL_FORMED),
     ),
     "undefined-entity": Case(
-        di02("genereerZaakidentificatie", "&onbekend;"), fault("StUF055", NOT_WELL_FORMED)
+        di02("genereerZaakidentificatie", "&onbekend;"),
+        fault("StUF055", NOT_WELL_FORMED),
     ),
     "unterminated-cdata": Case(
-        di02("genereerZaakidentificatie", "<![CDATA[genereer"), fault("StUF055", NOT_WELL_FORMED)
+        di02("genereerZaakidentificatie", "<![CDATA[genereer"),
+        fault("StUF055", NOT_WELL_FORMED),
     ),
     "invalid-utf-8": Case(
         DI02_TEXT.encode().replace(b"GISVG", b"GIS\xff\xfeVG", 1), fault("StUF055")
@@ -163,7 +176,8 @@ CORPUS: dict[str, Case] = {
     ),
     "binary-garbage": Case(bytes(range(256)) * 64, fault("StUF055")),
     "unknown-declared-encoding": Case(
-        b'<?xml version="1.0" encoding="klingon"?>' + DI02_TEXT.encode(), fault("StUF055")
+        b'<?xml version="1.0" encoding="klingon"?>' + DI02_TEXT.encode(),
+        fault("StUF055"),
     ),
     "unknown-http-charset": Case(
         DI02_TEXT.encode(),
@@ -181,7 +195,8 @@ CORPUS: dict[str, Case] = {
         DI02_TEXT.encode("utf-16-le"), fault("StUF055", NOT_WELL_FORMED)
     ),
     "utf-16-declared-but-utf-8-sent": Case(
-        b'<?xml version="1.0" encoding="UTF-16"?>' + DI02_TEXT.encode(), fault("StUF055")
+        b'<?xml version="1.0" encoding="UTF-16"?>' + DI02_TEXT.encode(),
+        fault("StUF055"),
     ),
     "name-of-a-megabyte": Case(
         di02("<StUF:functie>", "<StUF:" + "f" * MIB + ">").replace(
@@ -206,7 +221,8 @@ CORPUS: dict[str, Case] = {
     ),
     "xxe-parameter-entity": Case(
         with_doctype(
-            '<!DOCTYPE s:Envelope [<!ENTITY % p SYSTEM "http://127.0.0.1:1/p.dtd"> %p;]>'
+            "<!DOCTYPE s:Envelope ["
+            '<!ENTITY % p SYSTEM "http://127.0.0.1:1/p.dtd"> %p;]>'
         ),
         fault("StUF055"),
     ),
@@ -240,7 +256,7 @@ CORPUS: dict[str, Case] = {
     "xinclude-is-not-processed": Case(
         di02(
             "<StUF:applicatie>GISVG</StUF:applicatie>",
-            '<StUF:applicatie>GISVG</StUF:applicatie><xi:include '
+            "<StUF:applicatie>GISVG</StUF:applicatie><xi:include "
             'xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" '
             'parse="text"/>',
         ),
@@ -261,29 +277,36 @@ CORPUS: dict[str, Case] = {
         di02("genereerZaakidentificatie", "g" * MIB), fault("StUF055", "functie")
     ),
     "zender-of-1-mib-in-a-kennisgeving": Case(
-        lk01("<StUF:applicatie>GISVG</StUF:applicatie>",
-             f"<StUF:applicatie>{'G' * MIB}</StUF:applicatie>"),
+        lk01(
+            "<StUF:applicatie>GISVG</StUF:applicatie>",
+            f"<StUF:applicatie>{'G' * MIB}</StUF:applicatie>",
+        ),
         fault("StUF055", "applicatie"),
         soap_action=LK01_ACTION,
     ),
     "ten-thousand-siblings": Case(
-        di02("genereerZaakidentificatie</StUF:functie>",
-             "x</StUF:functie>" + "<StUF:functie>x</StUF:functie>" * 10_000),
+        di02(
+            "genereerZaakidentificatie</StUF:functie>",
+            "x</StUF:functie>" + "<StUF:functie>x</StUF:functie>" * 10_000,
+        ),
         fault("StUF055", "functie"),
     ),
     # --- Content type and method ---------------------------------------------
     "json": Case(
-        b'{"berichtcode": "Di02"}', fault("StUF055", "application/json", status=415),
+        b'{"berichtcode": "Di02"}',
+        fault("StUF055", "application/json", status=415),
         content_type="application/json",
     ),
     "multipart-form-data": Case(
         b"--grens\r\nContent-Disposition: form-data; name=x\r\n\r\n"
-        + DI02_TEXT.encode() + b"\r\n--grens--\r\n",
+        + DI02_TEXT.encode()
+        + b"\r\n--grens--\r\n",
         fault("StUF055", "multipart/form-data", status=415),
         content_type="multipart/form-data; boundary=grens",
     ),
     "text-plain": Case(
-        DI02_TEXT.encode(), fault("StUF055", "text/plain", status=415),
+        DI02_TEXT.encode(),
+        fault("StUF055", "text/plain", status=415),
         content_type="text/plain",
     ),
     "no-content-type": Case(DI02_TEXT.encode(), DISPATCHED, content_type=None),
@@ -293,19 +316,24 @@ CORPUS: dict[str, Case] = {
     "delete": Case(b"", Expect(status=405), method="DELETE"),
     "options": Case(b"", Expect(status=405), method="OPTIONS"),
     "dot-dot-to-admin": Case(
-        DI02_TEXT.encode(), fault("StUF004", status=404),
+        DI02_TEXT.encode(),
+        fault("StUF004", status=404),
         path="/stuf/zds/../../admin/reload",
     ),
     "admin-without-token": Case(b"", Expect(status=403), path="/admin/reload"),
     "admin-with-a-wrong-token": Case(
-        b"", Expect(status=403), path="/admin/reload",
+        b"",
+        Expect(status=403),
+        path="/admin/reload",
         headers={"X-EMO-Admin-Token": "raden"},
     ),
     # --- The envelope -------------------------------------------------------
     "empty-body": Case(b"", fault("StUF055", "Leeg bericht")),
     "whitespace-only": Case(b" \r\n\t  \n", fault("StUF055", "Leeg bericht")),
     "soap-1.2": Case(
-        DI02_TEXT.replace(NS_SOAP11, "http://www.w3.org/2003/05/soap-envelope").encode(),
+        DI02_TEXT.replace(
+            NS_SOAP11, "http://www.w3.org/2003/05/soap-envelope"
+        ).encode(),
         fault("StUF001", "SOAP 1.2", faultcode="VersionMismatch"),
         content_type="application/soap+xml; charset=utf-8",
         soap_action=None,
@@ -320,7 +348,9 @@ CORPUS: dict[str, Case] = {
         fault("StUF055", "zonder Body"),
     ),
     "empty-soap-body": Case(soap(""), fault("StUF055", "Body is leeg")),
-    "text-only-soap-body": Case(soap("Di02 alstublieft"), fault("StUF055", "Body is leeg")),
+    "text-only-soap-body": Case(
+        soap("Di02 alstublieft"), fault("StUF055", "Body is leeg")
+    ),
     "two-body-elements": Case(
         soap(DI02_BODY + DI02_BODY), fault("StUF055", "meer dan één bericht")
     ),
@@ -375,7 +405,8 @@ CORPUS: dict[str, Case] = {
         soap_action=LK01_ACTION,
     ),
     "unknown-berichtcode": Case(
-        di02("<StUF:berichtcode>Di02", "<StUF:berichtcode>Xx99"), fault("StUF022", "Xx99")
+        di02("<StUF:berichtcode>Di02", "<StUF:berichtcode>Xx99"),
+        fault("StUF022", "Xx99"),
     ),
     "answer-berichtcode-as-request": Case(
         lk01("<StUF:berichtcode>Lk01", "<StUF:berichtcode>La01"),
@@ -383,8 +414,9 @@ CORPUS: dict[str, Case] = {
         soap_action=LK01_ACTION,
     ),
     "answer-message-as-request": Case(
-        lk01("<StUF:berichtcode>Lk01", "<StUF:berichtcode>La01")
-        .replace(b"zakLk01", b"zakLa01"),
+        lk01("<StUF:berichtcode>Lk01", "<StUF:berichtcode>La01").replace(
+            b"zakLk01", b"zakLa01"
+        ),
         fault("StUF025", "La01"),
         soap_action=None,
     ),
@@ -404,16 +436,21 @@ CORPUS: dict[str, Case] = {
         soap_action=LK01_ACTION,
     ),
     "blank-zender-applicatie": Case(
-        lk01("<StUF:applicatie>GISVG</StUF:applicatie>", "<StUF:applicatie> </StUF:applicatie>"),
+        lk01(
+            "<StUF:applicatie>GISVG</StUF:applicatie>",
+            "<StUF:applicatie> </StUF:applicatie>",
+        ),
         fault("StUF013"),
         soap_action=LK01_ACTION,
     ),
     "soap-action-contradicts-body": Case(
-        DI02_TEXT.encode(), fault("StUF040", "SOAPAction past niet"),
+        DI02_TEXT.encode(),
+        fault("StUF040", "SOAPAction past niet"),
         soap_action=f'"{ZKN_ACTION}creeerZaak_Lk01"',
     ),
     "soap-action-garbage": Case(
-        DI02_TEXT.encode(), fault("StUF040", "geen bekende operatie"),
+        DI02_TEXT.encode(),
+        fault("StUF040", "geen bekende operatie"),
         soap_action='"%%%\'<>&"',
     ),
     "soap-action-of-10-kib": Case(
@@ -555,8 +592,10 @@ def test_body_over_a_configured_limit_is_refused_with_413(
 ) -> None:
     """With max_body_bytes lowered in emo.yaml, a real 150 KB
     voegZaakdocumentToe is refused with 413 and a fault naming that limit."""
-    raw = (EXAMPLES / "regressions" / "Issue329-voegZaakdocumentToe_Lk01.request.xml")
-    response = small_broker.post(raw.read_bytes(), f'"{ZKN_ACTION}voegZaakdocumentToe_Lk01"')
+    raw = EXAMPLES / "regressions" / "Issue329-voegZaakdocumentToe_Lk01.request.xml"
+    response = small_broker.post(
+        raw.read_bytes(), f'"{ZKN_ACTION}voegZaakdocumentToe_Lk01"'
+    )
     fault = assert_fault(response, "StUF055", official=official, status=413)
     assert str(SMALL_LIMIT) in fault.omschrijving, fault.omschrijving
 

@@ -74,9 +74,9 @@ def assert_schema_errors(
     actual: list[SchemaError], expected: list[SchemaError]
 ) -> None:
     """Same lines and element paths; each rule names what ``expected`` says."""
-    assert [(e.line, e.path) for e in actual] == [
-        (e.line, e.path) for e in expected
-    ], actual
+    assert [(e.line, e.path) for e in actual] == [(e.line, e.path) for e in expected], (
+        actual
+    )
     for got, want in zip(actual, expected, strict=True):
         assert want.rule in got.rule, (got, want)
         assert got.rule.split(":")[0] == got.path.rsplit("/", 1)[1].split("[")[0]
@@ -91,7 +91,11 @@ def assert_schema_errors(
         *examples("gisvg-flow"),
         *examples("haarlem"),
         *examples("regressions"),
-        *[e for e in examples("error-handling") if e.path.name.startswith(("01", "05", "06"))],
+        *[
+            e
+            for e in examples("error-handling")
+            if e.path.name.startswith(("01", "05", "06"))
+        ],
     ],
     ids=lambda example: example.id,
 )
@@ -102,7 +106,9 @@ def test_real_request_is_identified_and_validated(
     operation the SOAPAction names; a schema-valid one reaches the routing
     side, an invalid one gets StUF055 naming every broken rule."""
     raw = example.raw
-    response = post_counted(broker, raw, f'"{example.soap_action}"', operation_of(example))
+    response = post_counted(
+        broker, raw, f'"{example.soap_action}"', operation_of(example)
+    )
     request = request_stuurgegevens(raw)
 
     if example.id in INVALID:
@@ -115,11 +121,11 @@ def test_real_request_is_identified_and_validated(
             assert f"line {error.line}, {error.path}" in fault.details
         return
 
-    fault = assert_dispatched(response, official=official)
-    if fault is not None and fault.code == "StUF040":
+    refused = assert_dispatched(response, official=official)
+    if refused is not None and refused.code == "StUF040":
         # The no-route fault names the operation and the zender it identified.
-        assert f"Geen route voor {operation_of(example)} " in fault.omschrijving
-        assert request.zender["applicatie"] in fault.details
+        assert f"Geen route voor {operation_of(example)} " in refused.omschrijving
+        assert request.zender["applicatie"] in refused.details
         assert_fault(response, "StUF040", official=official, request=request)
 
 
@@ -189,7 +195,9 @@ def test_error_handling_04_wrong_soap_action_gets_stuf040(
 ) -> None:
     """A SOAPAction that contradicts the body, or names no operation, is
     refused with StUF040 (plek client): routing on either would be a guess."""
-    raw = (EXAMPLES / "error-handling" / "04_Invalid_SoapAction.request.xml").read_bytes()
+    raw = (
+        EXAMPLES / "error-handling" / "04_Invalid_SoapAction.request.xml"
+    ).read_bytes()
     response = broker.post(raw, soap_action)
     fault = assert_fault(
         response,
@@ -317,7 +325,9 @@ def test_non_ascii_text_in_utf8_and_iso_8859_1(
     raw = creeer_zaak_with_accents(declaration).encode(encoding)
     content_type = "text/xml" + (f"; charset={charset}" if charset else "")
     before = broker.metrics()
-    response = broker.post(raw, f'"{ZKN_ACTION}creeerZaak_Lk01"', content_type=content_type)
+    response = broker.post(
+        raw, f'"{ZKN_ACTION}creeerZaak_Lk01"', content_type=content_type
+    )
     assert counted_for(broker.metrics(), ZDS, "creeerZaak") == (
         counted_for(before, ZDS, "creeerZaak") + 1
     )
@@ -366,7 +376,9 @@ SWAPPED_DATES = (
             id="not-in-enumeration",
         ),
         pytest.param(
-            creeer_zaak("<BG:inp.bsn>111111110</BG:inp.bsn>", "<BG:inp.bsn>12345</BG:inp.bsn>"),
+            creeer_zaak(
+                "<BG:inp.bsn>111111110</BG:inp.bsn>", "<BG:inp.bsn>12345</BG:inp.bsn>"
+            ),
             [
                 SchemaError(
                     56,
@@ -388,7 +400,10 @@ SWAPPED_DATES = (
     ],
 )
 def test_schema_violation_is_named_by_line_path_and_rule(
-    broker: RunningBroker, official: SchemaRegistry, raw: bytes, errors: list[SchemaError]
+    broker: RunningBroker,
+    official: SchemaRegistry,
+    raw: bytes,
+    errors: list[SchemaError],
 ) -> None:
     """In strict mode a body that breaks the official schema gets StUF055 in a
     Fo03 (for a kennisgeving), with one emo:schemafout per broken rule:
@@ -410,7 +425,8 @@ def test_every_violation_is_reported_not_only_the_first(
     """Two broken rules in different parts of the body give two schemafouten,
     in document order."""
     text = creeer_zaak(
-        "<archiefnominatie>N</archiefnominatie>", "<archiefnominatie>Q</archiefnominatie>"
+        "<archiefnominatie>N</archiefnominatie>",
+        "<archiefnominatie>Q</archiefnominatie>",
     ).decode()
     raw = text.replace(
         "<BG:inp.bsn>111111110</BG:inp.bsn>", "<BG:inp.bsn>12345</BG:inp.bsn>"
@@ -445,16 +461,20 @@ def test_metrics_count_messages_by_operation(broker: RunningBroker) -> None:
     source and identified operation, and a request that is not XML under
     operation "none"."""
     before = broker.metrics()
-    broker.post(VALID_DI02.read_bytes(), f'"{ZKN_ACTION}genereerZaakIdentificatie_Di02"')
+    broker.post(
+        VALID_DI02.read_bytes(), f'"{ZKN_ACTION}genereerZaakIdentificatie_Di02"'
+    )
     broker.post(VALID_DI02.read_bytes(), None)
     broker.post(b"<niet-af", None)
     response = broker.get("/metrics")
     assert response.status == 200
     assert response.content_type.startswith("text/plain")
     after = broker.metrics()
-    assert counted_for(after, ZDS, "genereerZaakIdentificatie") - counted_for(
-        before, ZDS, "genereerZaakIdentificatie"
-    ) == 2
+    assert (
+        counted_for(after, ZDS, "genereerZaakIdentificatie")
+        - counted_for(before, ZDS, "genereerZaakIdentificatie")
+        == 2
+    )
     assert counted_for(after, ZDS, "none") - counted_for(before, ZDS, "none") == 1
     health = json.loads(broker.get("/healthz").body)
     assert f"emo_schema_sets {len(health['schema_sets'])}.0".encode() in response.body

@@ -231,6 +231,12 @@ def test_sets_shadowed_entirely_are_not_compiled(zds12_zip: Path) -> None:
 # The examples
 
 
+def test_all_example_requests_are_checked() -> None:
+    """The examples hold 30 requests; none is silently left out."""
+    assert len(REQUESTS) == 30
+    assert NOT_XML in REQUESTS
+
+
 def test_the_broken_example_is_not_xml() -> None:
     """One example request is not well-formed, so it has no body to validate."""
     with pytest.raises(etree.XMLSyntaxError):

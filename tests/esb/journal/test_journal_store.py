@@ -7,6 +7,7 @@ and on a fresh PostgreSQL schema. Times are given explicitly; no clock is read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import pytest
@@ -173,7 +174,7 @@ def test_a_referentienummer_is_unique_per_zender_only(
         make_received(None),
         make_received(None),
     ):
-        journal.write(lambda tx, m=message: tx.record_received(m))
+        journal.write(functools.partial(Transaction.record_received, message=message))
 
     assert len(journal.list_messages()) == 5
 
@@ -506,9 +507,7 @@ def test_purge_works_through_many_messages_in_batches(
 ) -> None:
     """A purge larger than one batch still removes everything it should."""
     for _ in range(7):
-        journal.write(
-            lambda tx: tx.record_received(make_received(), state="delivered")
-        )
+        journal.write(lambda tx: tx.record_received(make_received(), state="delivered"))
 
     assert journal.purge(older_than=5000.0, batch=3) == 7
     assert journal.list_messages() == []

@@ -223,7 +223,7 @@ def test_a_duplicate_errbacks_its_deferred(
     outcome = calls.until_fired(writer.submit(_receive(make_received("ref-twice"))))
 
     assert isinstance(outcome, Failure)
-    assert outcome.check(DuplicateMessageError)
+    assert isinstance(outcome.value, DuplicateMessageError)
     assert outcome.value.original.id == first.id
 
 
@@ -309,9 +309,7 @@ def test_acknowledged_writes_survive_closing_and_reopening(
     try:
         entry = reopened.get_message(message.id)
         assert entry is not None and entry.state == "routed"
-        assert [d.delivery.id for d in reopened.due_deliveries(1000.0)] == [
-            delivery_id
-        ]
+        assert [d.delivery.id for d in reopened.due_deliveries(1000.0)] == [delivery_id]
     finally:
         reopened.close()
 
