@@ -64,6 +64,7 @@ class BrokerService:
         self.schemas = SchemaRegistry.empty()
         self.broker: Broker | None = None
         self.port: IListeningPort | None = None
+        self.site: Any = None
         self.admin_token = secrets.token_urlsafe(24)
         self.last_reload: ReloadResult | None = None
 
@@ -101,7 +102,7 @@ class BrokerService:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.load_schemas()
         self.broker = self.build()
-        site = make_site(
+        site = self.site = make_site(
             self.current_broker,
             self.status,
             max_body_bytes=self.settings.max_body_bytes,
@@ -191,6 +192,11 @@ class BrokerService:
 
     # Shutdown --------------------------------------------------------------
 
+    def _busy(self) -> bool:
+        """Requests still arriving or being answered."""
+        uploading = getattr(self.site, "requests_open", 0)
+        return bool(uploading or (self.broker and self.broker.in_flight))
+
     @defer.inlineCallbacks
     def stop(self) -> Any:
         """Stop listening, let messages in flight finish, remove the pid file."""
@@ -198,7 +204,7 @@ class BrokerService:
         if self.port is not None:
             yield self.port.stopListening()
         deadline = time.monotonic() + DRAIN_SECONDS
-        while self.broker and self.broker.in_flight and time.monotonic() < deadline:
+        while self._busy() and time.monotonic() < deadline:
             yield task.deferLater(reactor, 0.05, lambda: None)
         if self._closer is not None:
             yield self._closer()

@@ -46,14 +46,27 @@ log = Logger()
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where messages come in, and which StUF namespaces are taken there."""
+    """Where messages come in, and which StUF namespaces are taken there.
+
+    ``envelope`` says whether messages arrive in a SOAP envelope (the SOAP
+    endpoints) or bare, as the StUF element itself (plain HTTP, files,
+    AMQP); a bare source also takes an enveloped message, since some senders
+    wrap what they write to a file.
+    """
 
     name: str
     namespaces: Collection[str]
+    envelope: bool = True
 
 
+ALL_NAMESPACES: tuple[str, ...] = (NS_ZDS, NS_ZKN, NS_BG)
 ZDS_SOURCE = Source("soap:/stuf/zds", (NS_ZDS, NS_ZKN))
 BG_SOURCE = Source("soap:/stuf/bg", (NS_BG,))
+
+
+def bare_source(name: str) -> Source:
+    """A source of bare StUF messages (``http:``, ``file:``, ``amqp:``)."""
+    return Source(name, ALL_NAMESPACES, envelope=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +149,11 @@ class Broker:
         try:
             # Envelope: parse safely, take the single body element.
             root = parse_xml(raw, charset=charset, max_depth=self.max_depth)
-            request = open_envelope(root)
-            message.envelope, message.body = request.envelope, request.body
+            message.envelope, body = split_message(root, source)
+            message.body = body
 
             # Identify: operation, stuurgegevens, parameters.
-            message.identification = identify(
-                request.body, soap_action, source.namespaces
-            )
+            message.identification = identify(body, soap_action, source.namespaces)
 
             # Validate, in the mode the route and sender ask for.
             plan = self.dispatcher.plan(source.name, message)
@@ -231,6 +242,27 @@ class Broker:
             ms=elapsed * 1000,
         )
         return answer
+
+
+def source_for(name: str) -> Source:
+    """The source called ``name``: a SOAP endpoint, or a bare source."""
+    for source in (ZDS_SOURCE, BG_SOURCE):
+        if source.name == name:
+            return source
+    if name.startswith("soap:"):
+        return Source(name, ALL_NAMESPACES)
+    return bare_source(name)
+
+
+def split_message(
+    root: etree._Element, source: Source
+) -> tuple[etree._Element | None, etree._Element]:
+    """The envelope (None for a bare message) and the StUF message element."""
+    is_envelope = isinstance(root.tag, str) and root.tag.endswith("}Envelope")
+    if source.envelope or is_envelope:
+        request = open_envelope(root)
+        return request.envelope, request.body
+    return None, root
 
 
 _NINE_DIGITS = re.compile(r"(?<!\d)\d{9}(?!\d)")

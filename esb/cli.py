@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--timeout", type=float, default=60.0)
     _common(commands.add_parser("status", help="is the daemon running?"))
     _common(commands.add_parser("reload", help="reload routes in the daemon"))
+    commands.add_parser(
+        "bench", help="drive a running broker and measure it", add_help=False
+    )
     routes = commands.add_parser("routes", help="work with routes files")
     route_commands = routes.add_subparsers(dest="routes_command", required=True)
     check = route_commands.add_parser("check", help="validate a routes file")
@@ -84,7 +87,13 @@ def _run_args(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["bench"]:
+        # emo bench has options of its own (esb/bench.py).
+        from esb.bench import main as bench
+
+        return bench(words[1:])
+    args = build_parser().parse_args(words)
     try:
         settings = _settings(args)
         if args.command == "run":

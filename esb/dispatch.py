@@ -34,10 +34,10 @@ from esb.adapters.base import (
     adapter_factories,
 )
 from esb.answers import Answer, confirmation_answer, fault_answer
-from esb.broker import BG_SOURCE, ZDS_SOURCE, NoRoutes, Plan
+from esb.broker import NoRoutes, Plan, source_for, split_message
 from esb.config import Settings
 from esb.delivery import DeliveryEngine
-from esb.envelope import open_envelope, parse_xml
+from esb.envelope import parse_xml
 from esb.errors import StufFault
 from esb.identify import identify
 from esb.journal import (
@@ -56,12 +56,6 @@ from esb.routes.model import Route, RouteTable
 from esb.schemaset import SchemaRegistry
 
 log = Logger()
-
-SOURCE_NAMESPACES = {
-    ZDS_SOURCE.name: ZDS_SOURCE.namespaces,
-    BG_SOURCE.name: BG_SOURCE.namespaces,
-}
-ALL_NAMESPACES = (*ZDS_SOURCE.namespaces, *BG_SOURCE.namespaces)
 
 
 @dataclass
@@ -113,10 +107,11 @@ class RoutedDispatcher:
         delivered after a restart is what would have been delivered before.
         """
         message = Message(raw=due.raw, source=due.source, soap_action=due.soap_action)
-        request = open_envelope(parse_xml(due.raw))
-        message.envelope, message.body = request.envelope, request.body
-        namespaces = SOURCE_NAMESPACES.get(due.source, ALL_NAMESPACES)
-        message.identification = identify(request.body, due.soap_action, namespaces)
+        source = source_for(due.source)
+        message.envelope, message.body = split_message(parse_xml(due.raw), source)
+        message.identification = identify(
+            message.body, due.soap_action, source.namespaces
+        )
         message.id = due.delivery.message_id
         route = next((r for r in self.table.routes if r.id == due.route), None)
         payload = due.raw
@@ -347,9 +342,10 @@ def _answered(failure: Any) -> Answer:
 
 def _payload(route: Route, message: Message) -> bytes:
     """The bytes to deliver: the original, unless a step changed the message."""
-    if not route.alters_message or message.envelope is None:
+    if not route.alters_message or message.body is None:
         return message.raw
-    return etree.tostring(message.envelope, xml_declaration=True, encoding="UTF-8")
+    whole = message.envelope if message.envelope is not None else message.body
+    return etree.tostring(whole, xml_declaration=True, encoding="UTF-8")
 
 
 class Unavailable:

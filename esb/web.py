@@ -13,15 +13,17 @@ from collections.abc import Callable
 from email.message import Message as MimeHeaders
 from typing import Any
 
+from lxml import etree
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
 from esb import metrics
 from esb.answers import Answer, fault_answer
-from esb.broker import BG_SOURCE, ZDS_SOURCE, Broker, Source
+from esb.broker import BG_SOURCE, ZDS_SOURCE, Broker, Source, bare_source
 from esb.envelope import normalise_soap_action
 from esb.errors import EnvelopeError, StufFault
+from esb.message import NS_SOAP11, NS_STUF
 
 log = Logger()
 
@@ -38,6 +40,12 @@ class LimitedRequest(server.Request):
     max_body_bytes = 100 * 1024 * 1024
 
     def gotLength(self, length: int | None) -> None:
+        # Count the request from the moment its body starts to arrive, so a
+        # graceful stop waits for uploads still under way.
+        site = getattr(self.channel, "site", None)
+        if site is not None:
+            site.requests_open = getattr(site, "requests_open", 0) + 1
+            self.notifyFinish().addBoth(_closed, site)
         self.body_received = 0
         self.body_too_large = length is not None and length > self.max_body_bytes
         super().gotLength(None if self.body_too_large else length)
@@ -50,6 +58,10 @@ class LimitedRequest(server.Request):
             self.body_too_large = True
             return
         super().handleContentChunk(data)
+
+
+def _closed(result: object, site: server.Site) -> None:
+    site.requests_open -= 1  # type: ignore[attr-defined]
 
 
 def _content_type(request: server.Request) -> tuple[str | None, str | None]:
@@ -118,9 +130,12 @@ class SoapEndpoint(resource.Resource):
         answered = broker.receive(
             self.source, raw, soap_action=soap_action, charset=charset
         )
-        answered.addCallback(lambda answer: _write(request, answer))
+        answered.addCallback(lambda answer: self._deliver(request, answer))
         answered.addErrback(self._crash, request)
         return server.NOT_DONE_YET
+
+    def _deliver(self, request: server.Request, answer: Answer) -> None:
+        _write(request, answer)
 
     def _refuse(self, request: server.Request, status: int, text: str) -> bytes:
         fault = EnvelopeError("StUF055", text)
@@ -145,6 +160,50 @@ class SoapEndpoint(resource.Resource):
         if not request.finished:
             request.setResponseCode(http.INTERNAL_SERVER_ERROR)
             request.finish()
+
+
+class PlainEndpoint(SoapEndpoint):
+    """A plain-HTTP source: the bare StUF message in, the bare answer out.
+
+    For web forms and scripts that do not speak SOAP. The answer is the StUF
+    element itself (a Bv03Bericht, the destination's answer, or a
+    foutbericht), with an HTTP status that fits: 200 for an answer, 400 for a
+    fault with plek client, 503 for one with plek server.
+    """
+
+    def render_POST(self, request: server.Request) -> bytes | int:
+        result = super().render_POST(request)
+        if isinstance(result, bytes):
+            status, body = unwrap_answer(result, request.code)
+            request.setResponseCode(status)
+            return body
+        return result
+
+    def _deliver(self, request: server.Request, answer: Answer) -> None:
+        status, body = unwrap_answer(answer.body, answer.status)
+        _write(request, Answer(status, body, answer.content_type))
+
+
+def unwrap_answer(soap: bytes, status: int) -> tuple[int, bytes]:
+    """The StUF element inside a SOAP answer, and the HTTP status for it."""
+    try:
+        root = etree.fromstring(soap, _ANSWER_PARSER)
+    except etree.XMLSyntaxError:
+        return status, soap
+    body = root.find(f"{{{NS_SOAP11}}}Body")
+    if body is None or len(body) == 0:
+        return status, soap
+    element = body[0]
+    if element.tag == f"{{{NS_SOAP11}}}Fault":
+        detail = element.find("detail")
+        plek = element.findtext(f".//{{{NS_STUF}}}plek")
+        status = 400 if plek == "client" else 503
+        if detail is not None and len(detail):
+            element = detail[0]
+    return status, etree.tostring(element, xml_declaration=True, encoding="UTF-8")
+
+
+_ANSWER_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
 def _header(request: server.Request, name: str) -> str | None:
@@ -248,6 +307,8 @@ class Root(resource.Resource):
         admin: AdminHandler | None = None,
     ) -> None:
         super().__init__()
+        self._broker_ref = broker_ref
+        self._plain_endpoints: dict[str, PlainEndpoint] = {}
         self.admin = Admin(admin) if admin else None
         self.endpoints = {
             b"/stuf/zds": SoapEndpoint(broker_ref, ZDS_SOURCE),
@@ -265,10 +326,27 @@ class Root(resource.Resource):
         full = request.path.rstrip(b"/") or b"/"
         if self.admin is not None and full.startswith(b"/admin/"):
             return self.admin
+        plain = self._plain(full)
+        if plain is not None:
+            return plain
         return self.endpoints.get(full) or self.fixed.get(full) or self.missing
 
     def render(self, request: server.Request) -> bytes:
         return self.missing.render(request)
+
+    def _plain(self, path: bytes) -> PlainEndpoint | None:
+        """The plain-HTTP source at ``path``, if the current routes have one."""
+        if path in self.endpoints or path in self.fixed:
+            return None
+        name = "http:" + path.decode("utf-8", "replace")
+        table = getattr(self._broker_ref().dispatcher, "table", None)
+        if table is None or name not in table.sources():
+            return None
+        endpoint = self._plain_endpoints.get(name)
+        if endpoint is None:
+            endpoint = PlainEndpoint(self._broker_ref, bare_source(name))
+            self._plain_endpoints[name] = endpoint
+        return endpoint
 
 
 def make_site(

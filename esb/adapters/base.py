@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
@@ -86,11 +87,38 @@ AdapterFactory = Callable[[str, Mapping[str, Any], float], Adapter]
 """Builds an adapter from (destination name, settings, timeout in seconds)."""
 
 
-def builtin_factories() -> dict[str, AdapterFactory]:
-    from esb.adapters.file import FileAdapter
-    from esb.adapters.http import HttpAdapter
+# The adapters EMO ships: destination type -> "module:factory". Each module is
+# imported only when a routes file uses its type.
+BUILTIN: dict[str, str] = {
+    "http": "esb.adapters.http:HttpAdapter.from_settings",
+    "file": "esb.adapters.file:FileAdapter.from_settings",
+    "soap": "esb.adapters.soap:SoapAdapter.from_settings",
+    "stuf": "esb.adapters.stuf:StufAdapter.from_settings",
+    "amqp": "esb.adapters.amqp:AmqpAdapter.from_settings",
+    "zaakregister": "esb.adapters.zaakregister:ZaakregisterAdapter.from_settings",
+    "klantregister": "esb.adapters.klantregister:KlantregisterAdapter.from_settings",
+}
 
-    return {"http": HttpAdapter.from_settings, "file": FileAdapter.from_settings}
+
+def _load(reference: str) -> AdapterFactory:
+    module_name, _, attribute = reference.partition(":")
+    target: Any = import_module(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    factory: AdapterFactory = target
+    return factory
+
+
+def builtin_factories() -> dict[str, AdapterFactory]:
+    """The shipped adapters whose modules are present in this installation."""
+    factories: dict[str, AdapterFactory] = {}
+    for kind, reference in BUILTIN.items():
+        try:
+            factories[kind] = _load(reference)
+        except ModuleNotFoundError as exc:
+            if exc.name != reference.partition(":")[0]:
+                raise
+    return factories
 
 
 def adapter_factories(

@@ -16,29 +16,20 @@ The parts::
 
 The states of a message (``MessageState``) follow its deliveries::
 
-                 record_received
-                        │
-                        ▼
-                  ┌──────────┐  mark_routed, no deliveries
-                  │ received │───────────────────────────────┐
-                  └──────────┘                               │
-                        │ mark_routed                        │
-                        ▼                                    ▼
-                  ┌──────────┐   every delivery ok     ┌───────────┐
-                  │  routed  │────────────────────────▶│ delivered │
-                  └──────────┘                         └───────────┘
-                        │ an attempt: retry                  ▲
-                        ▼                                    │
-                  ┌──────────┐   every delivery ok           │
-          ┌──────▶│ retrying │───────────────────────────────┘
-          │       └──────────┘
-          │             │ all ended, one dead  (mark_dead: from any state)
-          │             ▼
-          │       ┌──────────┐
-          └───────│   dead   │  reset_for_retry (no deliveries: to received)
-                  └──────────┘
+                       mark_routed             an attempt: retry
+    record_received ──▶ received ──────▶ routed ──────────────────▶ retrying
+                           │               ▲ │                         │
+                           │ record_routed ┘ │ every delivery ended:   │
+                           │                 ├──▶ delivered (all ok) ◀─┤
+                           │                 └──▶ dead (one gave up) ◀─┘
+                           │                        ▲     │
+                           └────── mark_dead ───────┘     │ reset_for_retry:
+                                  (from any state)        ├──▶ retrying
+                                                          └──▶ received, if it
+                                                               had no deliveries
 
-and of a delivery (``DeliveryState``), one attempt per arrow but the last::
+A route without deliveries makes the message delivered at once. The states of
+a delivery (``DeliveryState``), one attempt per arrow but the last::
 
     pending ──retry──▶ retrying ──retry──▶ retrying ...
        │                  │
@@ -68,10 +59,9 @@ How the broker uses it, in the reactor thread::
     writer.start()
 
     received = ReceivedMessage.from_message(message)
-    def store(tx: Transaction) -> list[int]:
-        tx.record_received(received)
-        return tx.mark_routed(received.id, route.name, planned, now=now)
-    delivery_ids = await writer.submit(store)    # on disk: now acknowledge
+    delivery_ids = await writer.submit(          # on disk: now acknowledge
+        lambda tx: tx.record_routed(received, route.name, planned, now=now)
+    )
 
     await writer.submit(lambda tx: tx.record_attempt(delivery_ids[0], ...))
 

@@ -112,13 +112,29 @@ class HotStatements:
             .returning(deliveries.c.message_id)
         )
         self.insert_attempt = prepare(sa.insert(attempts), _ATTEMPT_COLUMNS)
-        # FOR UPDATE on PostgreSQL (see Transaction.settle_message); SQLite
-        # compiles it to nothing.
-        self.lock_message_state = prepare(
-            sa.select(messages.c.state)
-            .where(messages.c.id == sa.bindparam("b_id"))
-            .with_for_update()
-        )
+        # Settling a message reads its state and its deliveries' states. On
+        # PostgreSQL the message row is locked first, and the deliveries read
+        # by a second statement that sees what was committed while waiting
+        # for the lock (see Transaction.settle_message). SQLite has a single
+        # writer: one joined read does.
+        self.locks_rows = dialect.name == "postgresql"
+        if self.locks_rows:
+            reading = (
+                sa.select(messages.c.state)
+                .where(messages.c.id == sa.bindparam("b_id"))
+                .with_for_update()
+            )
+        else:
+            reading = (
+                sa.select(messages.c.state, deliveries.c.state)
+                .select_from(
+                    messages.outerjoin(
+                        deliveries, deliveries.c.message_id == messages.c.id
+                    )
+                )
+                .where(messages.c.id == sa.bindparam("b_id"))
+            )
+        self.message_and_delivery_states = prepare(reading)
         self.delivery_states = prepare(
             sa.select(deliveries.c.state).where(
                 deliveries.c.message_id == sa.bindparam("b_id")

@@ -97,48 +97,25 @@ class Transaction:
         Raises :class:`DuplicateMessageError`, carrying the first message and
         its answer, when this zender sent this referentienummer before.
         """
-        answered = message.answer is not None
-        inserted = self._run(
-            self._sql.insert_message,
-            {
-                "id": message.id,
-                "received_at": message.received_at,
-                "updated_at": message.received_at,
-                "source": message.source,
-                "raw": message.raw,
-                "operation": message.operation,
-                "berichtcode": message.berichtcode,
-                "zender_organisatie": message.zender.organisatie,
-                "zender_applicatie": message.zender.applicatie,
-                "ontvanger_organisatie": message.ontvanger.organisatie,
-                "ontvanger_applicatie": message.ontvanger.applicatie,
-                "referentienummer": message.referentienummer,
-                "soap_action": message.soap_action,
-                "entiteittype": message.entiteittype,
-                "validation_mode": message.validation_mode,
-                "violations": _queries.encode_violations(message.violations),
-                "state": state,
-                "route": None,
-                "error": None,
-                "answer": message.answer,
-                "answered_at": message.received_at if answered else None,
-            },
-        )
-        if inserted:
-            return
+        self._insert_message(message, state, None, message.received_at)
 
-        # ON CONFLICT DO NOTHING stored nothing: either the unique zender and
-        # referentienummer index or the primary key was hit.
-        if message.referentienummer is not None:
-            original = _queries.find_by_sender_ref(
-                self.connection,
-                message.zender.organisatie,
-                message.zender.applicatie,
-                message.referentienummer,
-            )
-            if original is not None:
-                raise DuplicateMessageError(original)
-        raise JournalError(f"message id {message.id} is already in the journal")
+    def record_routed(
+        self,
+        message: ReceivedMessage,
+        route: str,
+        planned: Sequence[PlannedDelivery],
+        *,
+        now: float,
+    ) -> list[int]:
+        """:meth:`record_received` and :meth:`mark_routed` at once.
+
+        For a broker that matches the route before journaling (routing is
+        pure computation): one statement fewer than the two calls. Returns
+        the deliveries' ids, in the order of ``planned``.
+        """
+        state: MessageState = "routed" if planned else "delivered"
+        self._insert_message(message, state, route, now)
+        return self._insert_deliveries(message.id, planned, now)
 
     def mark_routed(
         self,
@@ -160,6 +137,61 @@ class Transaction:
         )
         if not routed:
             raise UnknownMessageError(f"no message {message_id} in the journal")
+        return self._insert_deliveries(message_id, planned, now)
+
+    def _insert_message(
+        self,
+        message: ReceivedMessage,
+        state: MessageState,
+        route: str | None,
+        now: float,
+    ) -> None:
+        answered = message.answer is not None
+        inserted = self._run(
+            self._sql.insert_message,
+            {
+                "id": message.id,
+                "received_at": message.received_at,
+                "updated_at": now,
+                "source": message.source,
+                "raw": message.raw,
+                "operation": message.operation,
+                "berichtcode": message.berichtcode,
+                "zender_organisatie": message.zender.organisatie,
+                "zender_applicatie": message.zender.applicatie,
+                "ontvanger_organisatie": message.ontvanger.organisatie,
+                "ontvanger_applicatie": message.ontvanger.applicatie,
+                "referentienummer": message.referentienummer,
+                "soap_action": message.soap_action,
+                "entiteittype": message.entiteittype,
+                "validation_mode": message.validation_mode,
+                "violations": _queries.encode_violations(message.violations),
+                "state": state,
+                "route": route,
+                "error": None,
+                "answer": message.answer,
+                "answered_at": message.received_at if answered else None,
+            },
+        )
+        if inserted:
+            return
+
+        # ON CONFLICT DO NOTHING stored nothing: either the unique zender and
+        # referentienummer index or the primary key was hit.
+        if message.referentienummer is not None:
+            original = _queries.find_by_sender_ref(
+                self.connection,
+                message.zender.organisatie,
+                message.zender.applicatie,
+                message.referentienummer,
+            )
+            if original is not None:
+                raise DuplicateMessageError(original)
+        raise JournalError(f"message id {message.id} is already in the journal")
+
+    def _insert_deliveries(
+        self, message_id: str, planned: Sequence[PlannedDelivery], now: float
+    ) -> list[int]:
         delivery_ids = []
         for delivery in planned:
             rows = self._run(
@@ -271,16 +303,21 @@ class Transaction:
 
     def settle_message(self, message_id: str, *, now: float) -> MessageState:
         """Bring a message's state in line with its deliveries' states."""
-        # Lock the message row first (PostgreSQL) so that two broker
-        # processes finishing two deliveries of one message cannot both see
-        # the other's delivery still open: the second waits, and its next
-        # statement sees the first one's commit. SQLite has one writer.
-        rows = self._run(self._sql.lock_message_state, {"b_id": message_id})
+        # On PostgreSQL the first statement locks the message row, so that
+        # two broker processes ending two deliveries of one message cannot
+        # both see the other's delivery still open: the second waits, and its
+        # next statement (read committed) sees the first one's commit. SQLite
+        # has one writer and reads everything in one statement.
+        rows = self._run(self._sql.message_and_delivery_states, {"b_id": message_id})
         if not rows:
             raise UnknownMessageError(f"no message {message_id} in the journal")
         current = rows[0][0]
-        delivery_states = self._run(self._sql.delivery_states, {"b_id": message_id})
-        state = message_state_of(current, (row[0] for row in delivery_states))
+        if self._sql.locks_rows:
+            delivery_states = self._run(self._sql.delivery_states, {"b_id": message_id})
+            states = [row[0] for row in delivery_states]
+        else:
+            states = [row[1] for row in rows if row[1] is not None]
+        state = message_state_of(current, states)
         if state != current:
             self._run(
                 self._sql.set_message_state,

@@ -115,8 +115,10 @@ class RunningBroker:
         method: str,
         path: str,
         body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str | bytes] | None = None,
     ) -> Response:
+        """One request on a fresh connection; header values given as bytes go
+        out as they are (to send bytes that are not UTF-8)."""
         connection = self.connect()
         try:
             connection.request(method, path, body=body, headers=dict(headers or {}))

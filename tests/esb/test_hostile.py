@@ -16,8 +16,14 @@ one thing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import errno
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -34,6 +40,7 @@ from tests.esb.conftest import (
     assert_dispatched,
     assert_fault,
     assert_no_leak,
+    read_fault,
     request_stuurgegevens,
 )
 
@@ -43,8 +50,6 @@ DI02_TEXT = (
 LK01_TEXT = (EXAMPLES / "gisvg-flow" / "creeerZaak_Lk01.request.xml").read_text()
 DI02_ACTION = f'"{ZKN_ACTION}genereerZaakIdentificatie_Di02"'
 LK01_ACTION = f'"{ZKN_ACTION}creeerZaak_Lk01"'
-STUURGEGEVENS = "<stuurgegevens>"
-BODY_OPEN = "<s:Body>"
 MIB = 1024 * 1024
 
 # How much a broker's memory may grow while it refuses a 150 MB request or
@@ -109,6 +114,8 @@ def fault(
 
 @dataclass(frozen=True)
 class Case:
+    """One hostile request and what it must get."""
+
     body: bytes
     expect: Expect
     soap_action: str | None = DI02_ACTION
@@ -169,15 +176,17 @@ CORPUS: dict[str, Case] = {
         fault("StUF055", NOT_WELL_FORMED),
     ),
     "invalid-utf-8": Case(
-        DI02_TEXT.encode().replace(b"GISVG", b"GIS\xff\xfeVG", 1), fault("StUF055")
+        DI02_TEXT.encode().replace(b"GISVG", b"GIS\xff\xfeVG", 1),
+        fault("StUF055", "regel 8"),
     ),
     "overlong-utf-8": Case(
-        DI02_TEXT.encode().replace(b"GISVG", b"GIS\xc0\xafVG", 1), fault("StUF055")
+        DI02_TEXT.encode().replace(b"GISVG", b"GIS\xc0\xafVG", 1),
+        fault("StUF055", "regel 8"),
     ),
-    "binary-garbage": Case(bytes(range(256)) * 64, fault("StUF055")),
+    "binary-garbage": Case(bytes(range(256)) * 64, fault("StUF055", NOT_WELL_FORMED)),
     "unknown-declared-encoding": Case(
         b'<?xml version="1.0" encoding="klingon"?>' + DI02_TEXT.encode(),
-        fault("StUF055"),
+        fault("StUF055", "klingon"),
     ),
     "unknown-http-charset": Case(
         DI02_TEXT.encode(),
@@ -196,13 +205,13 @@ CORPUS: dict[str, Case] = {
     ),
     "utf-16-declared-but-utf-8-sent": Case(
         b'<?xml version="1.0" encoding="UTF-16"?>' + DI02_TEXT.encode(),
-        fault("StUF055"),
+        fault("StUF055", NOT_WELL_FORMED),
     ),
     "name-of-a-megabyte": Case(
         di02("<StUF:functie>", "<StUF:" + "f" * MIB + ">").replace(
             b"</StUF:functie>", b"</StUF:" + b"f" * MIB + b">"
         ),
-        fault("StUF055"),
+        fault("StUF055", NOT_WELL_FORMED),
     ),
     # --- Entities and DTDs --------------------------------------------------
     "xxe-file": Case(
@@ -264,17 +273,18 @@ CORPUS: dict[str, Case] = {
     ),
     # --- Size and depth -------------------------------------------------------
     "nested-150-deep": Case(nested(150), fault("StUF055", "dieper genest")),
-    "nested-10000-deep": Case(nested(10_000), fault("StUF055")),
+    "nested-10000-deep": Case(nested(10_000), fault("StUF055", NOT_WELL_FORMED)),
     "attribute-of-5-mib": Case(
         di02("<stuurgegevens>", f'<stuurgegevens x="{"a" * (5 * MIB)}">'),
-        fault("StUF055", "x"),
+        fault("StUF055", "attribute 'x' is not allowed"),
     ),
     "attribute-of-20-mib": Case(
         di02("<stuurgegevens>", f'<stuurgegevens x="{"a" * (20 * MIB)}">'),
-        fault("StUF055"),
+        fault("StUF055", NOT_WELL_FORMED),
     ),
     "text-node-of-1-mib": Case(
-        di02("genereerZaakidentificatie", "g" * MIB), fault("StUF055", "functie")
+        di02("genereerZaakidentificatie", "g" * MIB),
+        fault("StUF055", "maximum length of '30'"),
     ),
     "zender-of-1-mib-in-a-kennisgeving": Case(
         lk01(
@@ -284,12 +294,22 @@ CORPUS: dict[str, Case] = {
         fault("StUF055", "applicatie"),
         soap_action=LK01_ACTION,
     ),
+    # StUF:Applicatie is 3 to 50 characters; a Fo03 that echoes the zender
+    # as its ontvanger must still fit stuf0301.xsd.
+    "zender-applicatie-of-2-characters-in-a-kennisgeving": Case(
+        lk01(
+            "<StUF:applicatie>GISVG</StUF:applicatie>",
+            "<StUF:applicatie>GI</StUF:applicatie>",
+        ),
+        fault("StUF055", "minimum length"),
+        soap_action=LK01_ACTION,
+    ),
     "ten-thousand-siblings": Case(
         di02(
             "genereerZaakidentificatie</StUF:functie>",
             "x</StUF:functie>" + "<StUF:functie>x</StUF:functie>" * 10_000,
         ),
-        fault("StUF055", "functie"),
+        fault("StUF055", "functie[2]"),
     ),
     # --- Content type and method ---------------------------------------------
     "json": Case(
@@ -386,6 +406,13 @@ CORPUS: dict[str, Case] = {
         fault("StUF040", "Onbekend bericht hallo"),
         soap_action=None,
     ),
+    "generic-name-without-berichtcode": Case(
+        lk01("<StUF:berichtcode>Lk01</StUF:berichtcode>", "").replace(
+            b"zakLk01", b"zakBericht"
+        ),
+        fault("StUF040", "Onbekend bericht zakBericht"),
+        soap_action=None,
+    ),
     "missing-stuurgegevens": Case(
         soap(
             '<zakLk01 xmlns="http://www.egem.nl/StUF/sector/zkn/0310"><parameters/>'
@@ -454,7 +481,9 @@ CORPUS: dict[str, Case] = {
         soap_action='"%%%\'<>&"',
     ),
     "soap-action-of-10-kib": Case(
-        DI02_TEXT.encode(), fault("StUF040"), soap_action='"urn:' + "x" * 10_240 + '"'
+        DI02_TEXT.encode(),
+        fault("StUF040", "geen bekende operatie"),
+        soap_action='"urn:' + "x" * 10_240 + '"',
     ),
     # --- Tricks that change nothing -----------------------------------------
     "comment-inside-berichtcode": Case(
@@ -520,6 +549,8 @@ def test_hostile_request_gets_a_precise_answer(
         assert_dispatched(response, official=official)
     elif expect.code is None:
         assert response.status == expect.status, response
+        if expect.status == 405:
+            assert "POST" in response.headers.get("allow", ""), response.headers
     else:
         try:
             request = request_stuurgegevens(case.body)
@@ -544,6 +575,124 @@ def test_hostile_request_gets_a_precise_answer(
 def test_corpus_is_large_enough() -> None:
     """The corpus covers at least forty distinct hostile inputs."""
     assert len(CORPUS) >= 40
+
+
+# The file system ----------------------------------------------------------------
+
+
+def test_doctype_does_not_make_the_broker_open_local_files(
+    broker: RunningBroker, official: SchemaRegistry, tmp_path: Path
+) -> None:
+    """A DOCTYPE naming a local file is refused without the broker opening
+    that file: reading what a sender names would let it probe the server's
+    files, or hang the reactor on a FIFO or a terminal.
+
+    The file is a FIFO: opening it for reading blocks until a writer comes,
+    so the test sees whether the broker opened it (and then lets it go on).
+    """
+    fifo = tmp_path / "extern.dtd"
+    os.mkfifo(fifo)
+    body = with_doctype(f'<!DOCTYPE s:Envelope SYSTEM "file://{fifo}">')
+    sender = Sending(lambda: broker.post(body, DI02_ACTION))
+    sender.start()
+    opened = False
+    deadline = time.monotonic() + 10
+    while sender.is_alive() and time.monotonic() < deadline:
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:  # ENXIO: nobody has it open for reading
+            assert exc.errno == errno.ENXIO, exc
+            time.sleep(0.01)
+            continue
+        opened = True
+        os.close(writer)  # end of file: the broker's read returns
+        break
+    sender.join(30)
+    assert not opened, "the broker opened the file the DOCTYPE named"
+    assert sender.response is not None
+    assert_fault(sender.response, "StUF055", official=official, plek="client")
+    assert DOCTYPE in read_fault(sender.response).omschrijving
+
+
+def test_refusing_a_doctype_says_nothing_about_the_servers_files(
+    broker: RunningBroker,
+) -> None:
+    """Whether the file a DOCTYPE names exists on the server or not, the
+    sender gets the same refusal: no oracle for probing the file system."""
+    answers = []
+    for path in ("/etc/passwd", "/bestaat/niet.dtd"):
+        body = with_doctype(f'<!DOCTYPE s:Envelope SYSTEM "file://{path}">')
+        found = read_fault(broker.post(body, DI02_ACTION))
+        answers.append((found.code, found.omschrijving, found.details))
+    assert answers[0] == answers[1], answers
+
+
+class Sending(threading.Thread):
+    """POSTs in a thread, keeping the response."""
+
+    def __init__(self, send: Callable[[], Response]) -> None:
+        super().__init__(daemon=True)
+        self._send = send
+        self.response: Response | None = None
+
+    def run(self) -> None:
+        self.response = self._send()
+
+
+# Headers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("SOAPAction", b'"urn:\xffcre\xe9erZaak"', id="soap-action"),
+        pytest.param("Content-Type", b'text/xml; charset="\xe9"', id="content-type"),
+        pytest.param(
+            "Content-Type", b'text/xml; action="\xff"', id="content-type-action"
+        ),
+    ],
+)
+def test_header_bytes_that_are_not_utf8_get_a_fault(
+    broker: RunningBroker, official: SchemaRegistry, name: str, value: bytes
+) -> None:
+    """HTTP header values are bytes (RFC 9110 section 5.5 allows any octet
+    but controls); a SOAPAction or Content-Type that is not UTF-8 gets a
+    StUF fault saying what is wrong, not Twisted's "Processing Failed"."""
+    headers: dict[str, str | bytes] = {"Content-Type": "text/xml", name: value}
+    response = broker.request("POST", "/stuf/zds", DI02_TEXT.encode(), headers)
+    assert b"Processing Failed" not in response.body
+    found = read_fault(response)
+    assert found.code in ("StUF040", "StUF055"), found
+    assert found.plek == "client"
+    assert response.status in (400, 415, 500)
+    assert_fault(response, found.code, official=official, status=response.status)
+
+
+def raw_exchange(broker: RunningBroker, request: bytes) -> bytes:
+    """Send bytes as they are and read until the broker closes."""
+    received = b""
+    with socket.create_connection((broker.host, broker.port), timeout=30) as sock:
+        try:
+            sock.sendall(request)
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass  # closed with our bytes unread: what was said is in received
+    return received
+
+
+def test_header_over_twisteds_limit_gets_an_http_error(broker: RunningBroker) -> None:
+    """A 20 KiB SOAPAction (over Twisted's 16 KiB line limit) gets an HTTP
+    error (431 Request Header Fields Too Large, RFC 6585, or 400), not a
+    connection closed without a word."""
+    body = DI02_TEXT.encode()
+    request = (
+        b"POST /stuf/zds HTTP/1.1\r\nHost: emo\r\nContent-Type: text/xml\r\n"
+        b'SOAPAction: "' + b"x" * 20_480 + b'"\r\n'
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    ) + body
+    answer = raw_exchange(broker, request)
+    assert answer.startswith((b"HTTP/1.1 431", b"HTTP/1.1 400")), answer[:200]
 
 
 # Bodies over the size limit ------------------------------------------------
@@ -600,6 +749,29 @@ def test_body_over_a_configured_limit_is_refused_with_413(
     assert str(SMALL_LIMIT) in fault.omschrijving, fault.omschrijving
 
 
+def test_connection_stays_usable_after_a_413(
+    small_broker: RunningBroker, official: SchemaRegistry
+) -> None:
+    """The broker reads and discards an oversized body, so the persistent
+    connection it came on carries the next request normally."""
+    big = EXAMPLES / "regressions" / "Issue329-voegZaakdocumentToe_Lk01.request.xml"
+    connection = small_broker.connect()
+    try:
+        headers = {"Content-Type": "text/xml", "SOAPAction": DI02_ACTION}
+        connection.request("POST", "/stuf/zds", big.read_bytes(), headers)
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 413
+        assert not first.will_close, "the broker kept the connection open"
+        connection.request("POST", "/stuf/zds", DI02_TEXT.encode(), headers)
+        second = connection.getresponse()
+        headers_seen = {k.lower(): v for k, v in second.getheaders()}
+        answer = Response(second.status, headers_seen, second.read())
+    finally:
+        connection.close()
+    assert_dispatched(answer, official=official)
+
+
 def test_body_just_under_a_configured_limit_is_read(
     small_broker: RunningBroker, official: SchemaRegistry
 ) -> None:
@@ -637,4 +809,11 @@ def test_broker_still_serves_after_the_corpus(
         )
     growth = (broker.rss_kib() - baseline_rss) / 1024
     assert growth < RSS_BOUND_MIB, f"RSS grew {growth:.0f} MiB over the corpus"
-    assert "Traceback" not in broker.log_text()
+
+
+def test_no_request_above_logged_a_traceback(broker: RunningBroker) -> None:
+    """Bad input is the sender's problem, said in the answer: none of the
+    requests above made the broker log a traceback (an unexpected error)."""
+    log = broker.log_text()
+    found = log.find("Traceback")
+    assert found < 0, log[max(0, found - 300) : found + 1500]

@@ -532,3 +532,33 @@ def test_retention_keeps_dead_messages_longer_than_delivered_ones(
     assert journal.apply_retention(retention, now=1500.0) == 1
     assert [m.id for m in journal.list_messages()] == [dead.id]
     assert journal.apply_retention(Retention(delivered=None, dead=None), 9e9) == 0
+
+
+def test_record_routed_stores_a_message_already_routed(
+    journal: Journal, make_received: MakeReceived
+) -> None:
+    """record_routed journals the message with its route and deliveries in
+    one go, as record_received followed by mark_routed would."""
+    message = make_received("ref-routed")
+    planned = [
+        PlannedDelivery("zaakregister", "request-reply", 1001.0),
+        PlannedDelivery("archief", "publish", 1002.0),
+    ]
+
+    ids = journal.write(
+        lambda tx: tx.record_routed(message, "zds", planned, now=1000.5)
+    )
+
+    entry = journal.get_message(message.id)
+    assert entry is not None
+    assert (entry.state, entry.route, entry.updated_at) == ("routed", "zds", 1000.5)
+    assert [(d.id, d.destination, d.mode) for d in entry.deliveries] == [
+        (ids[0], "zaakregister", "request-reply"),
+        (ids[1], "archief", "publish"),
+    ]
+    with pytest.raises(DuplicateMessageError):
+        journal.write(
+            lambda tx: tx.record_routed(
+                make_received("ref-routed"), "zds", planned, now=1000.5
+            )
+        )
