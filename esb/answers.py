@@ -32,6 +32,22 @@ _S = f"{{{NS_STUF}}}"
 
 # Refnummer and Tijdstip in stuf0301.xsd: at most 40 characters, 8-17 digits.
 REFNUMMER_MAX = 40
+# StUF:Systeem in stuf0301.xsd: (minLength, maxLength) of each part.
+PARTY_LIMITS = {
+    "organisatie": (0, 200),
+    "applicatie": (3, 50),
+    "administratie": (0, 50),
+    "gebruiker": (0, 100),
+}
+
+
+def fits_systeem(party: Party) -> bool:
+    """Whether ``party`` can be echoed in a StUF:Systeem that validates."""
+    for field, (least, most) in PARTY_LIMITS.items():
+        value = getattr(party, field)
+        if value is not None and not least <= len(value) <= most:
+            return False
+    return party.applicatie is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +75,12 @@ def fault_berichtcode(request_berichtcode: str | None) -> str:
 
 def _party(parent: etree._Element, tag: str, party: Party) -> None:
     element = etree.SubElement(parent, _S + tag)
-    for field in ("organisatie", "applicatie", "administratie", "gebruiker"):
+    for field, (_least, most) in PARTY_LIMITS.items():
         value = getattr(party, field)
         if value:
-            etree.SubElement(element, _S + field).text = value
+            # A request accepted in report or off mode may carry parts longer
+            # than StUF:Systeem allows; the echo is clipped to stay valid.
+            etree.SubElement(element, _S + field).text = value[:most]
 
 
 def _reply_stuurgegevens(
@@ -125,7 +143,7 @@ def foutbericht(
     be formed, since Fo01 and Fo03 require zender and ontvanger.
     """
     code = berichtcode or fault_berichtcode(request.berichtcode if request else None)
-    if code in ("Fo01", "Fo03") and (request is None or not request.zender.applicatie):
+    if code in ("Fo01", "Fo03") and not _can_echo(request, system):
         code = "Fo02"
     bericht = etree.Element(_S + f"{code}Bericht", nsmap={"StUF": NS_STUF})
     if code == "Fo02":
@@ -164,6 +182,14 @@ def foutbericht(
             item.set("pad", violation.path)
             item.text = violation.rule
     return bericht
+
+
+def _can_echo(request: Stuurgegevens | None, system: Party) -> bool:
+    """Whether a Fo01/Fo03 can swap this request's parties and still validate."""
+    if request is None or not fits_systeem(request.zender):
+        return False
+    ontvanger = request.ontvanger if request.ontvanger.applicatie else system
+    return fits_systeem(ontvanger)
 
 
 def _clip(text: str, limit: int) -> str:

@@ -34,6 +34,23 @@ log = Logger()
 XML_TYPES = frozenset({"text/xml", "application/xml", "application/soap+xml"})
 
 
+class BrokerChannel(http.HTTPChannel):
+    """An HTTP channel that answers a header line over the limit with 431
+    instead of dropping the connection without a word."""
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        text = b"A request header line is too long.\r\n"
+        transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(text)).encode() + b"\r\n\r\n" + text
+        )
+        transport.loseConnection()
+
+
 class LimitedRequest(server.Request):
     """A request that stops storing its body once it exceeds the limit."""
 
@@ -65,7 +82,7 @@ def _closed(result: object, site: server.Site) -> None:
 
 
 def _content_type(request: server.Request) -> tuple[str | None, str | None]:
-    header = request.getHeader("content-type")
+    header = _header(request, "content-type")
     if not header:
         return None, None
     parsed = MimeHeaders()
@@ -93,6 +110,16 @@ class SoapEndpoint(resource.Resource):
         self._broker = broker_ref
         self.source = source
 
+    def render(self, request: server.Request) -> bytes | int:
+        if request.method not in (b"GET", b"HEAD", b"POST"):
+            # RFC 9110 section 15.5.6: say which methods the endpoint takes.
+            request.setResponseCode(http.NOT_ALLOWED)
+            request.setHeader("allow", "GET, POST")
+            request.setHeader("content-type", "text/plain; charset=utf-8")
+            return f"{self.source.name} takes POST (and GET ?wsdl)\n".encode()
+        result: bytes | int = super().render(request)
+        return result
+
     def render_GET(self, request: server.Request) -> bytes:
         request.setHeader("content-type", "text/plain; charset=utf-8")
         if b"wsdl" in request.args or b"WSDL" in request.args:
@@ -107,11 +134,11 @@ class SoapEndpoint(resource.Resource):
     def render_POST(self, request: server.Request) -> bytes | int:
         broker = self._broker()
         if getattr(request, "body_too_large", False):
+            limit = getattr(request, "max_body_bytes", "?")
             return self._refuse(
                 request,
                 http.REQUEST_ENTITY_TOO_LARGE,
-                f"Bericht is groter dan de grens van {LimitedRequest.max_body_bytes} "
-                "bytes",
+                f"Bericht is groter dan de grens van {limit} bytes",
             )
         media_type, charset = _content_type(request)
         if media_type is not None and media_type not in XML_TYPES:
@@ -125,7 +152,7 @@ class SoapEndpoint(resource.Resource):
         raw = request.content.read()
         soap_action = normalise_soap_action(
             _header(request, "soapaction")
-            or _action_param(request.getHeader("content-type"))
+            or _action_param(_header(request, "content-type"))
         )
         answered = broker.receive(
             self.source, raw, soap_action=soap_action, charset=charset
@@ -207,8 +234,13 @@ _ANSWER_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
 def _header(request: server.Request, name: str) -> str | None:
-    value = request.getHeader(name)
-    return value if isinstance(value, str) else None
+    """A request header as text; bytes that are not UTF-8 are read as
+    Latin-1 (RFC 9110 section 5.5) instead of failing the request."""
+    values = request.requestHeaders.getRawHeaders(name.encode("ascii"))
+    if not values:
+        return None
+    raw = values[0]
+    return raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
 
 
 def _action_param(content_type: str | None) -> str | None:
@@ -361,6 +393,7 @@ def make_site(
         "BrokerRequest", (LimitedRequest,), {"max_body_bytes": max_body_bytes}
     )
     site = server.Site(Root(broker_ref, status, admin), requestFactory=request_class)
+    site.protocol = BrokerChannel  # type: ignore[assignment]
     site.displayTracebacks = False
     site.noisy = False
     # The broker logs one event per message itself; Twisted's access log

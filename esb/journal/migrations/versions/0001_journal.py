@@ -25,7 +25,8 @@ _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     op.create_table(
         "journal_messages",
-        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("seq", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(64), nullable=False),
         sa.Column("received_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
         sa.Column("source", sa.String(200), nullable=False),
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         sa.Column("answer", sa.LargeBinary),
         sa.Column("answered_at", sa.Float),
+        sa.UniqueConstraint("id", name="uq_journal_messages_id"),
     )
     op.create_index(
         "uq_journal_messages_zender_ref",
@@ -70,11 +72,12 @@ def upgrade() -> None:
         "journal_deliveries",
         sa.Column("id", _BigId, primary_key=True, autoincrement=True),
         sa.Column(
-            "message_id",
-            sa.String(64),
-            sa.ForeignKey("journal_messages.id", ondelete="CASCADE"),
+            "message_seq",
+            _BigId,
+            sa.ForeignKey("journal_messages.seq", ondelete="CASCADE"),
             nullable=False,
         ),
+        sa.Column("message_id", sa.String(64), nullable=False),
         sa.Column("destination", sa.String(200), nullable=False),
         sa.Column("mode", sa.String(16), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
@@ -85,7 +88,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_index(
-        "ix_journal_deliveries_message_id", "journal_deliveries", ["message_id"]
+        "ix_journal_deliveries_message_seq", "journal_deliveries", ["message_seq"]
     )
     op.create_index(
         "ix_journal_deliveries_next_attempt_at",
