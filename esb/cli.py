@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "bench", help="drive a running broker and measure it", add_help=False
     )
+    from esb import operators
+
+    operators.add_parser(commands)
     routes = commands.add_parser("routes", help="work with routes files")
     route_commands = routes.add_subparsers(dest="routes_command", required=True)
     check = route_commands.add_parser("check", help="validate a routes file")
@@ -64,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(
-        args.config,
-        data_dir=args.data,
+        Path(args.config),
+        data_dir=Path(args.data) if args.data else None,
         port=getattr(args, "port", None),
         schemas=getattr(args, "schemas", None),
         routes=getattr(args, "routes", None),
@@ -110,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return control.status(settings)
         if args.command == "reload":
             return control.reload(settings)
+        if args.command == "messages":
+            from esb import operators
+
+            return operators.run(settings, args)
         if args.command == "routes":
             from esb.daemon import check_routes_command
 

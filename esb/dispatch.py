@@ -406,7 +406,16 @@ def routed_dispatcher(
         _runtime = Runtime.open(settings)
         _runtime.engine.start()
     dispatcher = RoutedDispatcher(table, _runtime, adapters, system=settings.system)
+    previous = _runtime.engine.adapters
     _runtime.engine.update(table.destinations, adapters, dispatcher.rebuild)
+    for adapter in previous.values():
+        # Attempts under way keep their adapter object and finish; closing
+        # releases what the old adapters hold idle (pooled connections).
+        closed = adapter.close()
+        if isinstance(closed, defer.Deferred):
+            closed.addErrback(
+                lambda failure: log.failure("Closing an adapter", failure)
+            )
     return dispatcher
 
 

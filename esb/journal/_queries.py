@@ -32,7 +32,7 @@ from esb.message import Party, ValidationMode
 
 # Everything of a message but its bytes: what listings read.
 _SUMMARY_COLUMNS = [
-    column for column in messages.c if column.name not in ("raw", "answer")
+    column for column in messages.c if column.name not in ("seq", "raw", "answer")
 ]
 
 
@@ -119,14 +119,14 @@ def load_entry(connection: sa.Connection, message_id: str) -> JournalEntry | Non
         return None
     delivery_rows = connection.execute(
         sa.select(deliveries)
-        .where(deliveries.c.message_id == message_id)
+        .where(deliveries.c.message_seq == row.seq)
         .order_by(deliveries.c.id)
     ).all()
     history: dict[int, list[AttemptRecord]] = {d.id: [] for d in delivery_rows}
     attempt_rows = connection.execute(
         sa.select(attempts)
         .join(deliveries, attempts.c.delivery_id == deliveries.c.id)
-        .where(deliveries.c.message_id == message_id)
+        .where(deliveries.c.message_seq == row.seq)
         .order_by(attempts.c.id)
     ).all()
     for attempt_row in attempt_rows:
@@ -186,7 +186,7 @@ def due_deliveries(
             messages.c.operation,
             messages.c.raw,
         )
-        .join(messages, deliveries.c.message_id == messages.c.id)
+        .join(messages, deliveries.c.message_seq == messages.c.seq)
         .where(
             deliveries.c.next_attempt_at <= now,
             deliveries.c.state.in_(OPEN_DELIVERY_STATES),

@@ -61,7 +61,7 @@ class Prepared:
         return tuple(values[name] for name in self.order)
 
 
-_MESSAGE_COLUMNS = [column.name for column in messages.c]
+_MESSAGE_COLUMNS = [column.name for column in messages.c if column.name != "seq"]
 _DELIVERY_COLUMNS = [column.name for column in deliveries.c if column.name != "id"]
 _ATTEMPT_COLUMNS = [column.name for column in attempts.c if column.name != "id"]
 
@@ -85,7 +85,9 @@ class HotStatements:
         ) -> Prepared:
             return Prepared.compile(statement, dialect, column_keys)
 
-        self.insert_message = prepare(insert.returning(messages.c.id), _MESSAGE_COLUMNS)
+        self.insert_message = prepare(
+            insert.returning(messages.c.seq), _MESSAGE_COLUMNS
+        )
         self.route_message = prepare(
             sa.update(messages)
             .where(messages.c.id == sa.bindparam("b_id"))
@@ -94,7 +96,7 @@ class HotStatements:
                 route=sa.bindparam("b_route"),
                 updated_at=sa.bindparam("b_now"),
             )
-            .returning(messages.c.id)
+            .returning(messages.c.seq)
         )
         self.insert_delivery = prepare(
             sa.insert(deliveries).returning(deliveries.c.id), _DELIVERY_COLUMNS
@@ -109,7 +111,7 @@ class HotStatements:
                 last_error=sa.bindparam("b_error"),
                 updated_at=sa.bindparam("b_now"),
             )
-            .returning(deliveries.c.message_id)
+            .returning(deliveries.c.message_seq)
         )
         self.insert_attempt = prepare(sa.insert(attempts), _ATTEMPT_COLUMNS)
         # Settling a message reads its state and its deliveries' states. On
@@ -121,7 +123,7 @@ class HotStatements:
         if self.locks_rows:
             reading = (
                 sa.select(messages.c.state)
-                .where(messages.c.id == sa.bindparam("b_id"))
+                .where(messages.c.seq == sa.bindparam("b_seq"))
                 .with_for_update()
             )
         else:
@@ -129,27 +131,27 @@ class HotStatements:
                 sa.select(messages.c.state, deliveries.c.state)
                 .select_from(
                     messages.outerjoin(
-                        deliveries, deliveries.c.message_id == messages.c.id
+                        deliveries, deliveries.c.message_seq == messages.c.seq
                     )
                 )
-                .where(messages.c.id == sa.bindparam("b_id"))
+                .where(messages.c.seq == sa.bindparam("b_seq"))
             )
         self.message_and_delivery_states = prepare(reading)
         self.delivery_states = prepare(
             sa.select(deliveries.c.state).where(
-                deliveries.c.message_id == sa.bindparam("b_id")
+                deliveries.c.message_seq == sa.bindparam("b_seq")
             )
         )
         self.set_message_state = prepare(
             sa.update(messages)
-            .where(messages.c.id == sa.bindparam("b_id"))
+            .where(messages.c.seq == sa.bindparam("b_seq"))
             .values(state=sa.bindparam("b_state"), updated_at=sa.bindparam("b_now"))
         )
         self.store_answer = prepare(
             sa.update(messages)
             .where(messages.c.id == sa.bindparam("b_id"))
             .values(answer=sa.bindparam("b_answer"), answered_at=sa.bindparam("b_now"))
-            .returning(messages.c.id)
+            .returning(messages.c.seq)
         )
 
 

@@ -22,9 +22,10 @@ metadata = sa.MetaData()
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # Messages are keyed by ``seq``, in the order they came in, and deliveries
-# point at that: their indexes then grow at the end instead of at a random
-# place (the broker's message ids are random), which halves the pages a
-# message dirties in SQLite's WAL. ``id`` is the broker's id, unique.
+# point at that, so their index grows at its end instead of at a random place
+# (the broker's message ids are random): one page fewer per message written
+# to SQLite's WAL (7.4 instead of 8.5 at four messages a commit), and integer
+# joins. ``id`` is the broker's id, unique.
 messages = sa.Table(
     "journal_messages",
     metadata,

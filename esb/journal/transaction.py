@@ -114,8 +114,8 @@ class Transaction:
         the deliveries' ids, in the order of ``planned``.
         """
         state: MessageState = "routed" if planned else "delivered"
-        self._insert_message(message, state, route, now)
-        return self._insert_deliveries(message.id, planned, now)
+        seq = self._insert_message(message, state, route, now)
+        return self._insert_deliveries(seq, message.id, planned, now)
 
     def mark_routed(
         self,
@@ -137,7 +137,7 @@ class Transaction:
         )
         if not routed:
             raise UnknownMessageError(f"no message {message_id} in the journal")
-        return self._insert_deliveries(message_id, planned, now)
+        return self._insert_deliveries(routed[0][0], message_id, planned, now)
 
     def _insert_message(
         self,
@@ -145,7 +145,8 @@ class Transaction:
         state: MessageState,
         route: str | None,
         now: float,
-    ) -> None:
+    ) -> int:
+        """Insert the message; its ``seq``. Raises for a duplicate."""
         answered = message.answer is not None
         inserted = self._run(
             self._sql.insert_message,
@@ -174,7 +175,7 @@ class Transaction:
             },
         )
         if inserted:
-            return
+            return int(inserted[0][0])
 
         # ON CONFLICT DO NOTHING stored nothing: either the unique zender and
         # referentienummer index or the primary key was hit.
@@ -190,13 +191,18 @@ class Transaction:
         raise JournalError(f"message id {message.id} is already in the journal")
 
     def _insert_deliveries(
-        self, message_id: str, planned: Sequence[PlannedDelivery], now: float
+        self,
+        message_seq: int,
+        message_id: str,
+        planned: Sequence[PlannedDelivery],
+        now: float,
     ) -> list[int]:
         delivery_ids = []
         for delivery in planned:
             rows = self._run(
                 self._sql.insert_delivery,
                 {
+                    "message_seq": message_seq,
                     "message_id": message_id,
                     "destination": delivery.destination,
                     "mode": delivery.mode,
@@ -265,7 +271,7 @@ class Transaction:
                 "answer": answer,
             },
         )
-        return self.settle_message(rows[0][0], now=ended_at)
+        return self._settle(rows[0][0], now=ended_at)
 
     def set_delivery_state(
         self,
@@ -291,29 +297,41 @@ class Transaction:
         }
         if error is not None:
             values["last_error"] = error
-        message_id = self.connection.execute(
+        message_seq = self.connection.execute(
             sa.update(deliveries)
             .where(deliveries.c.id == delivery_id)
             .values(values)
-            .returning(deliveries.c.message_id)
+            .returning(deliveries.c.message_seq)
         ).scalar()
-        if message_id is None:
+        if message_seq is None:
             raise UnknownMessageError(f"no delivery {delivery_id} in the journal")
-        return self.settle_message(message_id, now=now)
+        return self._settle(message_seq, now=now)
 
     def settle_message(self, message_id: str, *, now: float) -> MessageState:
         """Bring a message's state in line with its deliveries' states."""
+        return self._settle(self._seq_of(message_id), now=now)
+
+    def _seq_of(self, message_id: str) -> int:
+        seq = self.connection.execute(
+            sa.select(messages.c.seq).where(messages.c.id == message_id)
+        ).scalar()
+        if seq is None:
+            raise UnknownMessageError(f"no message {message_id} in the journal")
+        return int(seq)
+
+    def _settle(self, message_seq: int, *, now: float) -> MessageState:
         # On PostgreSQL the first statement locks the message row, so that
         # two broker processes ending two deliveries of one message cannot
         # both see the other's delivery still open: the second waits, and its
         # next statement (read committed) sees the first one's commit. SQLite
         # has one writer and reads everything in one statement.
-        rows = self._run(self._sql.message_and_delivery_states, {"b_id": message_id})
+        key = {"b_seq": message_seq}
+        rows = self._run(self._sql.message_and_delivery_states, key)
         if not rows:
-            raise UnknownMessageError(f"no message {message_id} in the journal")
+            raise UnknownMessageError(f"no message {message_seq} in the journal")
         current = rows[0][0]
         if self._sql.locks_rows:
-            delivery_states = self._run(self._sql.delivery_states, {"b_id": message_id})
+            delivery_states = self._run(self._sql.delivery_states, key)
             states = [row[0] for row in delivery_states]
         else:
             states = [row[1] for row in rows if row[1] is not None]
@@ -321,7 +339,7 @@ class Transaction:
         if state != current:
             self._run(
                 self._sql.set_message_state,
-                {"b_id": message_id, "b_state": state, "b_now": now},
+                {"b_seq": message_seq, "b_state": state, "b_now": now},
             )
         return state
 
@@ -331,17 +349,18 @@ class Transaction:
         Its open deliveries end as dead too, so nothing retries it until an
         operator calls :meth:`reset_for_retry`.
         """
-        result = self.connection.execute(
+        message_seq = self.connection.execute(
             sa.update(messages)
             .where(messages.c.id == message_id)
             .values(state="dead", error=error, updated_at=now)
-        )
-        if result.rowcount != 1:
+            .returning(messages.c.seq)
+        ).scalar()
+        if message_seq is None:
             raise UnknownMessageError(f"no message {message_id} in the journal")
         self.connection.execute(
             sa.update(deliveries)
             .where(
-                deliveries.c.message_id == message_id,
+                deliveries.c.message_seq == message_seq,
                 deliveries.c.state.in_(OPEN_DELIVERY_STATES),
             )
             .values(state="dead", next_attempt_at=None, updated_at=now)
@@ -380,33 +399,39 @@ class Transaction:
         never got a delivery (it died before routing) goes back to received,
         for the broker to route again.
         """
-        current = self.connection.execute(
-            sa.select(messages.c.state).where(messages.c.id == message_id)
-        ).scalar()
-        if current is None:
+        found = self.connection.execute(
+            sa.select(messages.c.seq, messages.c.state).where(
+                messages.c.id == message_id
+            )
+        ).first()
+        if found is None:
             raise UnknownMessageError(f"no message {message_id} in the journal")
+        message_seq, current = found
         reset = self.connection.execute(
             sa.update(deliveries)
-            .where(deliveries.c.message_id == message_id, deliveries.c.state == "dead")
+            .where(
+                deliveries.c.message_seq == message_seq,
+                deliveries.c.state == "dead",
+            )
             .values(state="retrying", next_attempt_at=now, updated_at=now)
         ).rowcount
         if reset:
             state: MessageState = "retrying"
-        elif current == "dead" and not self._has_deliveries(message_id):
+        elif current == "dead" and not self._has_deliveries(message_seq):
             state = "received"
         else:
             return 0
         self.connection.execute(
             sa.update(messages)
-            .where(messages.c.id == message_id)
+            .where(messages.c.seq == message_seq)
             .values(state=state, error=None, updated_at=now)
         )
         return int(reset)
 
-    def _has_deliveries(self, message_id: str) -> bool:
+    def _has_deliveries(self, message_seq: int) -> bool:
         first = self.connection.execute(
             sa.select(deliveries.c.id)
-            .where(deliveries.c.message_id == message_id)
+            .where(deliveries.c.message_seq == message_seq)
             .limit(1)
         ).first()
         return first is not None
@@ -429,12 +454,12 @@ class Transaction:
             # Purging an open message would lose an acknowledged message.
             raise ValueError(f"only finished messages can be purged, not {unknown}")
         doomed = (
-            sa.select(messages.c.id)
+            sa.select(messages.c.seq)
             .where(messages.c.state.in_(states), messages.c.updated_at < older_than)
             .limit(limit)
         )
         # Deliveries and attempts go by ON DELETE CASCADE.
         result = self.connection.execute(
-            sa.delete(messages).where(messages.c.id.in_(doomed))
+            sa.delete(messages).where(messages.c.seq.in_(doomed))
         )
         return int(result.rowcount)
