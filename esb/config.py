@@ -42,6 +42,9 @@ class Settings:
     max_depth: int = DEFAULT_MAX_DEPTH
     system: Party = field(default_factory=lambda: Party(applicatie="EMO"))
     routes_file: Path | None = None
+    # Days finished messages stay in the journal; None keeps them for ever.
+    keep_delivered_days: float | None = 30.0
+    keep_dead_days: float | None = 90.0
 
     @property
     def routes_path(self) -> Path:
@@ -103,6 +106,7 @@ _KEYS = {
     "max_depth",
     "system",
     "routes",
+    "retention",
 }
 
 
@@ -137,6 +141,8 @@ def _apply_file(settings: Settings, path: Path) -> Settings:
         if not isinstance(entries, list):
             raise ConfigError(f"{path}: 'schemas' must be a list of folders or zips")
         changes["schemas"] = tuple(base / str(entry) for entry in entries)
+    if "retention" in document:
+        changes.update(_retention(path, document["retention"]))
     if "system" in document:
         system = document["system"] or {}
         if not isinstance(system, dict) or not system.get("applicatie"):
@@ -147,6 +153,28 @@ def _apply_file(settings: Settings, path: Path) -> Settings:
             administratie=_opt(system.get("administratie")),
         )
     return replace(settings, **changes)
+
+
+def _retention(path: Path, value: object) -> dict[str, float | None]:
+    if not isinstance(value, dict) or set(value) - {"delivered_days", "dead_days"}:
+        raise ConfigError(
+            f"{path}: 'retention' takes delivered_days and dead_days (numbers of "
+            "days, or null to keep for ever)"
+        )
+    found: dict[str, float | None] = {}
+    for key, name in (
+        ("delivered_days", "keep_delivered_days"),
+        ("dead_days", "keep_dead_days"),
+    ):
+        if key not in value:
+            continue
+        days = value[key]
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, int | float) or days < 0
+        ):
+            raise ConfigError(f"{path}: retention.{key} must be a number of days")
+        found[name] = None if days is None else float(days)
+    return found
 
 
 def _positive_int(path: Path, key: str, value: object) -> int:

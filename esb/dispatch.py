@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from lxml import etree
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, threads
 from twisted.logger import Logger
 
 from esb.adapters.base import (
@@ -48,6 +48,7 @@ from esb.journal import (
     Journal,
     PlannedDelivery,
     ReceivedMessage,
+    Retention,
     Transaction,
 )
 from esb.message import Message, Party
@@ -65,6 +66,8 @@ class Runtime:
     journal: Journal
     writer: GroupCommitWriter
     engine: DeliveryEngine
+    retention: Retention = field(default_factory=Retention)
+    _purger: task.LoopingCall | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -73,10 +76,37 @@ class Runtime:
         writer = GroupCommitWriter(journal)
         writer.start()
         engine = DeliveryEngine(writer, reactor)
-        return cls(journal, writer, engine)
+        runtime = cls(journal, writer, engine)
+        runtime.retention = Retention(
+            delivered=_seconds(settings.keep_delivered_days),
+            dead=_seconds(settings.keep_dead_days),
+        )
+        return runtime
+
+    def start(self) -> None:
+        self.engine.start()
+        self._purger = task.LoopingCall(self.purge)
+        self._purger.start(PURGE_SECONDS, now=True).addErrback(
+            lambda why: log.failure("Journal purge stopped", why)
+        )
+
+    @defer.inlineCallbacks
+    def purge(self) -> Any:
+        """Remove finished messages past their retention (off the reactor)."""
+        try:
+            count = yield threads.deferToThread(
+                self.journal.apply_retention, self.retention
+            )
+        except Exception:
+            log.failure("Journal purge failed")
+            return
+        if count:
+            log.info("Purged {count} finished message(s) from the journal", count=count)
 
     @defer.inlineCallbacks
     def close(self) -> Any:
+        if self._purger is not None and self._purger.running:
+            self._purger.stop()
         self.engine.stop()
         yield self.writer.stop()
         self.journal.close()
@@ -334,6 +364,13 @@ class _Answered(Exception):
         self.answer = answer
 
 
+PURGE_SECONDS = 3600.0
+
+
+def _seconds(days: float | None) -> float | None:
+    return None if days is None else days * 86400.0
+
+
 def _answered(failure: Any) -> Answer:
     failure.trap(_Answered)
     answer: Answer = failure.value.answer
@@ -404,7 +441,7 @@ def routed_dispatcher(
     adapters = build_adapters(table, adapter_factories())
     if _runtime is None:
         _runtime = Runtime.open(settings)
-        _runtime.engine.start()
+        _runtime.start()
     dispatcher = RoutedDispatcher(table, _runtime, adapters, system=settings.system)
     previous = _runtime.engine.adapters
     _runtime.engine.update(table.destinations, adapters, dispatcher.rebuild)
