@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "bench", help="drive a running broker and measure it", add_help=False
     )
+    klanten = commands.add_parser("klanten", help="the klantregister")
+    klanten.add_subparsers(dest="klanten_command", required=True).add_parser(
+        "import", help="bulk import of persons or companies from CSV", add_help=False
+    )
     from esb import operators
 
     operators.add_parser(commands)
@@ -91,6 +95,11 @@ def _run_args(args: argparse.Namespace) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    if words[:2] == ["klanten", "import"]:
+        # The klantregister's bulk import has options of its own.
+        from registers.klantregister.importer import main as import_klanten
+
+        return import_klanten(words[2:])
     if words[:1] == ["bench"]:
         # emo bench has options of its own (esb/bench.py).
         from esb.bench import main as bench

@@ -1,0 +1,373 @@
+"""Reading a StUF-BG object into columns, and writing columns as an object.
+
+Both follow an entiteit's layout (:mod:`registers.klantregister.entiteiten`).
+What is read is :data:`Gegevens`: column -> value, where ``None`` is "no
+value" (the element was nil or empty) and a missing column is "not given".
+
+Groups (addresses) in a kennisgeving are taken whole: StUF-BG exchanges a
+groepsattribuut as one value, so an address that arrives without a
+huisletter has none, whatever the old address had. In a vraag's selection an
+element left out of a group is just not a criterion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from esb.errors import Violation
+from registers.klantregister import nummers
+from registers.klantregister.entiteiten import (
+    Check,
+    Extra,
+    Group,
+    Layout,
+    Leaf,
+    Node,
+)
+from registers.klantregister.stuf import (
+    ABSENT,
+    BG,
+    ENTITEITTYPE,
+    EXACT,
+    IND_ONVOLLEDIGE_DATUM,
+    SCOPE,
+    STUF,
+    child,
+    children,
+    is_nil,
+    line,
+    local,
+    nil,
+    read,
+    sub,
+    where,
+)
+
+Gegevens = dict[str, str | None]
+
+# StUF 03.01: scope values that ask for the whole object.
+_EVERYTHING = frozenset(
+    {
+        "alles",
+        "allesZonderMetagegevens",
+        "allesMaarKerngegevensGerelateerden",
+        "allesZonderMetagegevensMaarKerngegevensGerelateerden",
+    }
+)
+
+
+@dataclass
+class Gelezen:
+    """What was read from one object: values, where they were, what is wrong."""
+
+    gegevens: Gegevens = field(default_factory=dict)
+    # column -> the element its value came from (for faults).
+    elements: dict[str, etree._Element] = field(default_factory=dict)
+    # columns whose selection element carries StUF:exact="false".
+    inexact: set[str] = field(default_factory=set)
+    # columns without value because their element was missing from a group
+    # given whole (not because the sender said so).
+    implied: set[str] = field(default_factory=set)
+    violations: list[Violation] = field(default_factory=list)
+
+
+def read_object(
+    element: etree._Element,
+    layout: Layout,
+    *,
+    whole_groups: bool = True,
+    checked: bool = True,
+) -> Gelezen:
+    """Read ``element`` (an object, a gerelateerde, a selection) by ``layout``.
+
+    ``checked`` applies each element's check (the 11-test and the like);
+    a selection range (vanaf, totEnMet) is read unchecked. No violation
+    quotes a value: a BSN is masked by its check.
+    """
+    gelezen = Gelezen()
+    _read(element, layout, gelezen, in_group=False, whole=whole_groups, checked=checked)
+    return gelezen
+
+
+def _read(
+    parent: etree._Element,
+    nodes: Iterable[Node],
+    gelezen: Gelezen,
+    *,
+    in_group: bool,
+    whole: bool,
+    checked: bool,
+) -> None:
+    for node in nodes:
+        if isinstance(node, Leaf):
+            _read_leaf(parent, node, gelezen, in_group and whole, checked)
+        elif isinstance(node, Group):
+            found = child(parent, node.element)
+            if found is None:
+                continue
+            if is_nil(found):
+                for leaf in node.leaves():
+                    _store(gelezen, leaf, None, found)
+                continue
+            _read(
+                found, node.nodes, gelezen, in_group=True, whole=whole, checked=checked
+            )
+        elif isinstance(node, Extra):
+            container = child(parent, "extraElementen")
+            for extra in children(container, "extraElement"):
+                if extra.get("naam") == node.naam:
+                    value = read(extra)
+                    if value is not ABSENT:
+                        _take(gelezen, node.column, node.check, value, extra, checked)
+
+
+def _read_leaf(
+    parent: etree._Element,
+    leaf: Leaf,
+    gelezen: Gelezen,
+    absent_is_empty: bool,
+    checked: bool,
+) -> None:
+    found = child(parent, leaf.element)
+    value = read(found)
+    if value is ABSENT:
+        # Inside a group taken whole, a missing element has no value; but a
+        # fallback element never overrides what the first one said.
+        if (
+            absent_is_empty
+            and not leaf.fallback
+            and leaf.column not in gelezen.gegevens
+        ):
+            _store(gelezen, leaf, None, parent)
+            gelezen.implied.add(leaf.column)
+            if leaf.datum:
+                gelezen.implied.add(f"{leaf.column}_indicator")
+        return
+    assert found is not None
+    if leaf.fallback and gelezen.gegevens.get(leaf.column) is not None:
+        return
+    gelezen.implied.discard(leaf.column)
+    if found.get(EXACT) == "false":
+        gelezen.inexact.add(leaf.column)
+        checked = False
+    if value is None:
+        _store(gelezen, leaf, None, found)
+        return
+    if leaf.datum:
+        try:
+            digits, indicator = nummers.datum(value, found.get(IND_ONVOLLEDIGE_DATUM))
+        except nummers.InvalidValue as exc:
+            if checked:
+                gelezen.violations.append(
+                    Violation(line(found), where(found), str(exc))
+                )
+                return
+            digits, indicator = value, None
+        gelezen.gegevens[leaf.column] = digits
+        gelezen.gegevens[f"{leaf.column}_indicator"] = indicator
+        gelezen.elements[leaf.column] = found
+        return
+    if leaf.length is not None and len(value) > leaf.length:
+        gelezen.violations.append(
+            Violation(
+                line(found),
+                where(found),
+                f"{leaf.element} is langer dan {leaf.length} tekens",
+            )
+        )
+        return
+    _take(gelezen, leaf.column, leaf.check, value, found, checked)
+
+
+def _take(
+    gelezen: Gelezen,
+    column: str,
+    check: Check | None,
+    value: str | None,
+    element: etree._Element,
+    checked: bool,
+) -> None:
+    if value is not None and check is not None:
+        try:
+            value = check(value)
+        except nummers.InvalidValue as exc:
+            if checked:
+                gelezen.violations.append(
+                    Violation(line(element), where(element), str(exc))
+                )
+                return
+    gelezen.gegevens[column] = value
+    gelezen.elements[column] = element
+
+
+def _store(
+    gelezen: Gelezen, leaf: Leaf, value: str | None, element: etree._Element
+) -> None:
+    gelezen.gegevens[leaf.column] = value
+    gelezen.elements.setdefault(leaf.column, element)
+    if leaf.datum:
+        gelezen.gegevens[f"{leaf.column}_indicator"] = None
+
+
+def unsupported(element: etree._Element, layout: Layout) -> list[etree._Element]:
+    """The elements of a selection with a value that ``layout`` does not hold:
+    a vraag on them cannot be answered truthfully."""
+    found: list[etree._Element] = []
+    known = {node.element: node for node in layout if isinstance(node, (Leaf, Group))}
+    for item in children(element):
+        match = known.get(local(item))
+        if isinstance(match, Group):
+            found.extend(unsupported(item, match.nodes))
+        elif match is None and _has_value(item):
+            found.append(item)
+    return found
+
+
+def _has_value(element: etree._Element) -> bool:
+    if is_nil(element):
+        return False
+    if (element.text or "").strip():
+        return True
+    return any(_has_value(c) for c in children(element))
+
+
+# Writing --------------------------------------------------------------------
+
+
+def write_object(
+    parent: etree._Element,
+    tag: str,
+    entiteittype: str,
+    layout: Layout,
+    gegevens: Gegevens,
+    *,
+    verwerkingssoort: str | None = None,
+    given_only: bool = False,
+) -> etree._Element:
+    """Append ``tag`` holding ``gegevens`` as an object of ``entiteittype``.
+
+    Elements without a value are written nil (StUF 03.01: the register
+    knows there is none); a group or relation without any value is left
+    out. With ``given_only`` only the columns in ``gegevens`` are written
+    (nil where their value is None): a kennisgeving's was-object, which
+    names only what it is sure of. ``verwerkingssoort`` is for kennisgevingen
+    (it is prohibited in answers).
+    """
+    element = etree.SubElement(parent, tag)
+    element.set(ENTITEITTYPE, entiteittype)
+    if verwerkingssoort:
+        element.set(f"{STUF}verwerkingssoort", verwerkingssoort)
+    _write(element, layout, gegevens, verwerkingssoort, given_only)
+    return element
+
+
+def _write(
+    parent: etree._Element,
+    nodes: Iterable[Node],
+    gegevens: Gegevens,
+    verwerkingssoort: str | None,
+    given_only: bool,
+) -> None:
+    extras: etree._Element | None = None
+    for node in nodes:
+        if isinstance(node, Leaf):
+            if not given_only or node.column in gegevens:
+                _write_leaf(parent, node, gegevens)
+        elif isinstance(node, Group):
+            columns = [leaf.column for leaf in node.leaves()]
+            if not any(gegevens.get(column) for column in columns) and not (
+                given_only and any(column in gegevens for column in columns)
+            ):
+                continue
+            group = etree.SubElement(parent, BG + node.element)
+            if node.entiteittype:
+                group.set(ENTITEITTYPE, node.entiteittype)
+                if verwerkingssoort:
+                    # The related object itself is only identified (I).
+                    soort = "I" if node.element == "gerelateerde" else verwerkingssoort
+                    group.set(f"{STUF}verwerkingssoort", soort)
+            _write(group, node.nodes, gegevens, verwerkingssoort, given_only)
+        elif isinstance(node, Extra):
+            value = gegevens.get(node.column)
+            if not value:
+                continue
+            if extras is None:
+                extras = etree.SubElement(parent, STUF + "extraElementen")
+            extra = sub(extras, STUF + "extraElement", value)
+            extra.set("naam", node.naam)
+
+
+def _write_leaf(parent: etree._Element, leaf: Leaf, gegevens: Gegevens) -> None:
+    value = gegevens.get(leaf.column)
+    if leaf.fallback:
+        if value and leaf.write_limit and len(value) <= leaf.write_limit:
+            sub(parent, BG + leaf.element, value)
+        return
+    if not value:
+        nil(parent, BG + leaf.element)
+        return
+    element = sub(parent, BG + leaf.element, value)
+    if leaf.datum:
+        indicator = gegevens.get(f"{leaf.column}_indicator")
+        if indicator and indicator != "V":
+            element.set(IND_ONVOLLEDIGE_DATUM, indicator)
+
+
+# Scope ----------------------------------------------------------------------
+
+
+def prune(
+    answer: etree._Element,
+    scope: etree._Element | None,
+    layout: Layout,
+    *,
+    keep: Collection[str] = (),
+) -> None:
+    """Remove from ``answer`` what the vraag's ``scope`` does not ask for.
+
+    StUF 03.01: the scope's object names the wanted elements as empty or nil
+    placeholders; a group given without children, or any element with
+    ``StUF:scope="alles"`` (and its variants), asks for all under it;
+    ``StUF:scope="kerngegevens"`` asks for the entiteit's kerngegevens. A
+    vraag without a scope gets everything. The elements in ``keep`` (the
+    key) stay whatever the scope says: an answer the sender cannot tie to a
+    subject is of no use.
+    """
+    if scope is None:
+        return
+    asked = scope.get(SCOPE)
+    if asked in _EVERYTHING:
+        return
+    if asked == "kerngegevens":
+        wanted = {
+            node.element
+            for node in layout
+            if isinstance(node, (Leaf, Group)) and node.kern
+        }
+        for element in list(children(answer)):
+            if local(element) not in wanted and local(element) not in keep:
+                answer.remove(element)
+        return
+    if next(children(scope), None) is None:
+        return
+    _prune(answer, scope, keep)
+
+
+def _prune(
+    answer: etree._Element, scope: etree._Element, keep: Collection[str]
+) -> None:
+    wanted: dict[str, etree._Element] = {}
+    for element in children(scope):
+        wanted.setdefault(local(element), element)
+    for element in list(children(answer)):
+        name = local(element)
+        if name in wanted:
+            inner = wanted[name]
+            if inner.get(SCOPE) in _EVERYTHING or next(children(inner), None) is None:
+                continue
+            _prune(element, inner, ())
+        elif name not in keep:
+            answer.remove(element)
