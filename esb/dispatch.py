@@ -192,8 +192,7 @@ class RoutedDispatcher:
         deliveries = self._planned(route, taps, now)
 
         def store(tx: Transaction) -> list[int]:
-            tx.record_received(received)
-            return tx.mark_routed(received.id, route.id, deliveries, now=now)
+            return tx.record_routed(received, route.id, deliveries, now=now)
 
         stored = self.runtime.writer.submit(store)
         stored.addErrback(self._duplicate_or_journal_fault, message)

@@ -234,8 +234,7 @@ def _replay(journal: Journal, message_id: str) -> int:
     route = entry.route
 
     def store(tx: Transaction) -> list[int]:
-        tx.record_received(received)
-        return tx.mark_routed(copy_id, route, planned, now=now)
+        return tx.record_routed(received, route, planned, now=now)
 
     journal.write(store)
     names = ", ".join(p.destination for p in planned)

@@ -49,6 +49,16 @@ the answer stored for it (:meth:`Transaction.store_answer`, or
 ``ReceivedMessage.answer``), so the broker answers the same and delivers
 nothing twice. :meth:`Journal.find_by_sender_ref` looks one up directly.
 
+After a restart the broker resumes from the journal alone: the open
+deliveries through :meth:`Transaction.claim_due`, and messages left in
+``received`` (journaled, not routed yet: only possible when receipt and routing
+are two writes; :meth:`Transaction.record_routed` makes them one) through
+``list_messages(state="received")``.
+
+Durability: a write's Deferred fires only after the commit holding it. SQLite
+runs in WAL mode with ``synchronous=FULL``, so that commit survives a crash of
+the process and of the machine alike (see :mod:`esb.journal.store`).
+
 Timestamps are float epoch seconds everywhere. Every write takes its time as
 an argument; the journal never reads the clock inside a transaction.
 

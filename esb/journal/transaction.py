@@ -139,6 +139,25 @@ class Transaction:
             raise UnknownMessageError(f"no message {message_id} in the journal")
         return self._insert_deliveries(routed[0][0], message_id, planned, now)
 
+    def add_deliveries(
+        self,
+        message_id: str,
+        planned: Sequence[PlannedDelivery],
+        *,
+        now: float,
+    ) -> list[int]:
+        """Add deliveries to a message already routed (a dead-letter
+        destination after a delivery died). Returns their ids.
+
+        The message is open again until they end; once they have, it is
+        delivered only if every delivery was, so a message that reached just
+        its dead-letter destination stays dead.
+        """
+        seq = self._seq_of(message_id)
+        ids = self._insert_deliveries(seq, message_id, planned, now)
+        self._settle(seq, now=now)
+        return ids
+
     def _insert_message(
         self,
         message: ReceivedMessage,

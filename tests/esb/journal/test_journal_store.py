@@ -562,3 +562,31 @@ def test_record_routed_stores_a_message_already_routed(
                 make_received("ref-routed"), "zds", planned, now=1000.5
             )
         )
+
+
+def test_a_dead_letter_delivery_reopens_a_dead_message_and_it_stays_dead(
+    journal: Journal, make_received: MakeReceived
+) -> None:
+    """add_deliveries gives a message whose delivery died a new delivery (its
+    dead-letter destination): due at once, the message open again, and dead
+    after it, since the original destination never got it."""
+    message = make_received()
+    [first] = _store(journal, message)
+    _attempt(journal, first, "dead", 1000.0, error="422")
+
+    [dead_letter] = journal.write(
+        lambda tx: tx.add_deliveries(
+            message.id, [PlannedDelivery("dead-letters", "publish", 1001.0)], now=1001.0
+        )
+    )
+
+    entry = journal.get_message(message.id)
+    assert entry is not None and entry.state == "routed"
+    assert [d.delivery.id for d in journal.due_deliveries(1001.0)] == [dead_letter]
+    assert _attempt(journal, dead_letter, "ok", 1001.0) == "dead"
+
+
+def test_adding_deliveries_to_an_unknown_message_fails(journal: Journal) -> None:
+    """add_deliveries on an id that is not journaled raises."""
+    with pytest.raises(UnknownMessageError):
+        journal.write(lambda tx: tx.add_deliveries("missing", [], now=1.0))
