@@ -1,9 +1,12 @@
 """The running broker: start-up, reload and graceful shutdown.
 
 Start-up computes everything once (schemas compiled, routes loaded), then
-listens. A reload builds a complete new dispatcher from the routes file first
-and swaps it in one assignment, so a message uses either the old routes or
-the new ones, never a mix; a broken file changes nothing.
+listens and starts the sources the routes file declares (watched folders,
+AMQP queues). A reload builds a complete new dispatcher from the routes file
+first and swaps it in one assignment, so a message uses either the old routes
+or the new ones, never a mix; a broken file changes nothing. Then the
+sources are brought in line with the new file. A stop stops the sources
+first, so nothing new comes in while the messages in flight finish.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from esb import metrics
 from esb.broker import Broker, Dispatcher, NoRoutes
 from esb.config import Settings
 from esb.errors import ConfigError, EmoError
+from esb.routes.model import SourceDefinition
 from esb.schemaset import SchemaRegistry
+from esb.sources import SourceManager
 from esb.web import make_site
 
 log = Logger()
@@ -67,6 +72,9 @@ class BrokerService:
         self.site: Any = None
         self.admin_token = secrets.token_urlsafe(24)
         self.last_reload: ReloadResult | None = None
+        self.sources = SourceManager(
+            self.current_broker, max_bytes=settings.max_body_bytes
+        )
 
     # Start-up --------------------------------------------------------------
 
@@ -129,6 +137,7 @@ class BrokerService:
             host=self.settings.host,
             port=actual,
         )
+        self._apply_sources(self.broker)
         return self.port
 
     def current_broker(self) -> Broker:
@@ -148,8 +157,19 @@ class BrokerService:
             self.broker = broker
             result = ReloadResult(True, "routes reloaded")
             log.info("Routes reloaded from {path}", path=str(self.settings.routes_path))
+            self._apply_sources(broker)
         self.last_reload = result
         return result
+
+    def _apply_sources(self, broker: Broker) -> defer.Deferred[None]:
+        """Start, restart or stop sources to match ``broker``'s routes."""
+        table = getattr(broker.dispatcher, "table", None)
+        definitions: dict[str, SourceDefinition] = {}
+        route_sources: set[str] = set()
+        if table is not None:
+            definitions = dict(table.source_definitions)
+            route_sources = table.sources()
+        return self.sources.apply(definitions, route_sources)
 
     def admin(self, command: str, token: str | None) -> tuple[int, str]:
         """Administrative commands over HTTP, for ``emo reload``."""
@@ -170,6 +190,7 @@ class BrokerService:
             "schema_sets": self.schemas.describe(),
             "validating": bool(self.schemas),
             "routes": str(self.settings.routes_path),
+            "sources": self.sources.describe(),
             "last_reload": None
             if self.last_reload is None
             else {"ok": self.last_reload.ok, "text": self.last_reload.text},
@@ -199,8 +220,10 @@ class BrokerService:
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
-        """Stop listening, let messages in flight finish, remove the pid file."""
-        log.info("Stopping: no new connections, finishing messages in flight")
+        """Stop the sources and listening, let messages in flight finish,
+        remove the pid file."""
+        log.info("Stopping: no new messages, finishing messages in flight")
+        yield self.sources.stop()
         if self.port is not None:
             yield self.port.stopListening()
         deadline = time.monotonic() + DRAIN_SECONDS

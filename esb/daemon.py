@@ -54,9 +54,7 @@ def run(settings: Settings) -> int:
         IReactorFromThreads(reactor).callFromThread(service.reload)
 
     signal.signal(signal.SIGHUP, on_hup)
-    reactor.addSystemEventTrigger(
-        "before", "shutdown", service.stop
-    )
+    reactor.addSystemEventTrigger("before", "shutdown", service.stop)
     reactor.run()
     return 0
 
@@ -74,8 +72,10 @@ def check_routes_command(path: Path) -> int:
     from esb.routes import load_routes
 
     table = load_routes(path)
+    sources = len(table.source_definitions)
     print(
         f"{path}: OK, {len(table.routes)} route(s), "
         f"{len(table.destinations)} destination(s)"
+        + (f", {sources} source(s)" if sources else "")
     )
     return 0

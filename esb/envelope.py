@@ -22,6 +22,7 @@ DEFAULT_MAX_DEPTH = 100
 
 _XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=", re.ASCII)
 
+
 class _NothingOutside(etree.Resolver):
     """Resolves every external reference to nothing.
 

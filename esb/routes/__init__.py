@@ -30,6 +30,7 @@ from esb.routes.model import (
     Route,
     RouteTable,
     SenderOverride,
+    SourceDefinition,
     ValidationPolicy,
     normalize_source,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "SenderOverride",
     "SetStuurgegevens",
     "SettingsCheck",
+    "SourceDefinition",
     "Step",
     "Tap",
     "Transform",

@@ -22,6 +22,10 @@ The format, in short (the README has the long version)::
         retry: {attempts: 5, initial: 1, multiplier: 2, cap: 300, jitter: 0.1}
         dead_letter: other-name     # optional
         url: ...                    # anything else: the adapter's settings
+    sources:                        # optional: what EMO reads itself
+      inbox:                        # routes take it as from: file:inbox
+        type: file                  # file | amqp
+        path: /srv/emo/inbox        # anything else: the source's settings
     routes:
       - id: zds
         from: soap:/stuf/zds        # or a list
@@ -43,6 +47,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -54,6 +59,7 @@ from esb.routes.model import (
     Route,
     RouteTable,
     SenderOverride,
+    SourceDefinition,
     ValidationPolicy,
 )
 from esb.routes.nodes import Node, line_of
@@ -79,11 +85,46 @@ ADAPTER_TYPES: Mapping[str, SettingsCheck | None] = MappingProxyType(
     }
 )
 
-_TOP_KEYS = ("version", "validation", "destinations", "routes")
+_TOP_KEYS = ("version", "validation", "destinations", "routes", "sources")
 _VALIDATION_KEYS = ("default", "senders")
 _SENDER_KEYS = ("applicatie", "organisatie", "mode")
 _DESTINATION_KEYS = ("type", "timeout", "retry", "dead_letter")
 _RETRY_KEYS = ("attempts", "initial", "multiplier", "cap", "jitter")
+
+# The sources EMO reads itself, and what each type's settings must be. The
+# kinds: text (not empty), name (text without '/'), url (amqp:// or
+# amqps://), seconds (a number >= 0), positive (a number > 0), count (a whole
+# number >= 1), exchange_type. Defaults and meaning: esb/sources/.
+SOURCE_SETTINGS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "file": MappingProxyType(
+            {
+                "path": "text",
+                "pattern": "name",
+                "marker": "name",
+                "stable_seconds": "seconds",
+                "poll_seconds": "positive",
+                "concurrency": "count",
+                "retry_seconds": "positive",
+            }
+        ),
+        "amqp": MappingProxyType(
+            {
+                "url": "url",
+                "queue": "text",
+                "prefetch": "count",
+                "exchange": "text",
+                "exchange_type": "exchange_type",
+                "binding_key": "text",
+                "error_exchange": "text",
+                "dead_letter_exchange": "text",
+                "retry_seconds": "positive",
+            }
+        ),
+    }
+)
+_SOURCE_REQUIRED = {"file": ("path",), "amqp": ("url",)}
+_EXCHANGE_TYPES = ("direct", "topic", "fanout", "headers")
 
 
 def load_routes(
@@ -131,6 +172,9 @@ class _Reader(RouteReader):
         # Every destination name declared, even one with mistakes of its own:
         # those are reported once, not again at every route using it.
         self.declared: set[str] = set()
+        # The same for sources: name -> its type (None if that is wrong).
+        self.declared_sources: dict[str, str | None] = {}
+        self.source_keys: dict[str, Node] = {}
 
     # -- the file, section by section --------------------------------------
 
@@ -155,6 +199,9 @@ class _Reader(RouteReader):
         validation = ValidationPolicy()
         if "validation" in top:
             validation = self._validation(top["validation"][1]) or validation
+        sources: dict[str, SourceDefinition] = {}
+        if "sources" in top:
+            sources = self._sources_section(top["sources"][1])
         destinations: dict[str, Destination] = {}
         if "destinations" in top:
             destinations = self._destinations(top["destinations"][1])
@@ -165,7 +212,14 @@ class _Reader(RouteReader):
         self._check_references()
         self._check_dead_letters(destinations)
         self._check_reachable(routes)
-        return RouteTable(tuple(routes), destinations, validation, self.file)
+        self._check_sources(sources)
+        return RouteTable(
+            tuple(routes),
+            destinations,
+            validation,
+            self.file,
+            {definition.source: definition for definition in sources.values()},
+        )
 
     def _validation(self, node: Node) -> ValidationPolicy | None:
         entries = self.mapping(node, "validation", _VALIDATION_KEYS)
@@ -207,6 +261,126 @@ class _Reader(RouteReader):
         if applicatie is None or mode is None:
             return None
         return SenderOverride(applicatie, organisatie, mode, line_of(node))
+
+    def _sources_section(self, node: Node) -> dict[str, SourceDefinition]:
+        entries = self.mapping(node, "sources", None)
+        sources: dict[str, SourceDefinition] = {}
+        places: dict[tuple[str, ...], tuple[str, int]] = {}
+        for name, (key, value) in (entries or {}).items():
+            if not NAME.match(name):
+                self.problem(key, bad_name("source", name))
+                continue
+            self.declared_sources[name] = None
+            self.source_keys[name] = key
+            definition = self._source(name, key, value)
+            if definition is None:
+                continue
+            self.declared_sources[name] = definition.type
+            # Two sources reading one folder or queue would take each other's
+            # messages: whichever claims first wins, and routes meant for the
+            # other are never chosen.
+            place = _source_place(definition)
+            if place in places:
+                other, line = places[place]
+                self.problem(
+                    key,
+                    f"source '{name}' reads the same {_PLACE_WORD[definition.type]} "
+                    f"as source '{other}' (line {line})",
+                )
+                continue
+            places[place] = (name, definition.line)
+            sources[name] = definition
+        return sources
+
+    def _source(self, name: str, key: Node, node: Node) -> SourceDefinition | None:
+        what = f"source '{name}'"
+        entries = self.mapping(node, what, ("type",), required=("type",), extra=True)
+        if entries is None or "type" not in entries:
+            return None
+        type_node = entries["type"][1]
+        kind = self.text(type_node, f"the type of {what}")
+        if kind is None:
+            return None
+        if kind not in SOURCE_SETTINGS:
+            served = kind in ("soap", "http")
+            self.problem(
+                type_node,
+                f"{what} has type '{kind}'; "
+                + (
+                    f"{kind} sources are EMO's own web server's: routes name them "
+                    f"directly (from: {kind}:/path), without a sources entry"
+                    if served
+                    else "expected one of: " + ", ".join(SOURCE_SETTINGS)
+                ),
+            )
+            return None
+        allowed = SOURCE_SETTINGS[kind]
+        settings: dict[str, Any] = {}
+        ok = True
+        for setting, (setting_key, value) in entries.items():
+            if setting == "type":
+                continue
+            if setting not in allowed:
+                near = difflib.get_close_matches(setting, list(allowed), 1, 0.7)
+                hint = f"did you mean '{near[0]}'? " if near else ""
+                self.problem(
+                    setting_key,
+                    f"unknown key '{setting}' in {what} (type {kind}); {hint}"
+                    "expected some of: " + ", ".join(allowed),
+                )
+                ok = False
+                continue
+            read = self._source_setting(allowed[setting], value, setting, what)
+            if read is None:
+                ok = False
+                continue
+            settings[setting] = read
+        for required in _SOURCE_REQUIRED[kind]:
+            if required not in entries:
+                self.problem(node, f"missing key '{required}' in {what}")
+                ok = False
+        if not ok:
+            return None
+        return SourceDefinition(name, kind, MappingProxyType(settings), line_of(key))
+
+    def _source_setting(
+        self, kind: str, node: Node, setting: str, what: str
+    ) -> str | float | None:
+        label = f"{setting} of {what}"
+        if kind == "seconds":
+            return self.number(node, label, minimum=0)
+        if kind == "positive":
+            return self.number(node, label, above=0)
+        if kind == "count":
+            return self.number(node, label, integer=True, minimum=1)
+        text = self.text(node, label)
+        if text is None:
+            return None
+        if not text.strip():
+            self.problem(node, f"{label} is empty")
+            return None
+        if kind == "name" and "/" in text:
+            self.problem(node, f"{label} is a file name or pattern, without '/'")
+            return None
+        if kind == "exchange_type" and text not in _EXCHANGE_TYPES:
+            self.problem(
+                node,
+                f"unknown exchange type '{text}'; expected one of: "
+                + ", ".join(_EXCHANGE_TYPES),
+            )
+            return None
+        if kind == "url":
+            parts = urlsplit(text)
+            if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+                self.problem(
+                    node,
+                    f"{label} must be an AMQP URL such as "
+                    "amqp://user:password@host:5672/%2F, not '"
+                    + _without_password(text)
+                    + "'",
+                )
+                return None
+        return text
 
     def _destinations(self, node: Node) -> dict[str, Destination]:
         entries = self.mapping(node, "destinations", None)
@@ -340,6 +514,44 @@ class _Reader(RouteReader):
                     f"under destinations (declared: {declared})",
                 )
 
+    def _check_sources(self, sources: Mapping[str, SourceDefinition]) -> None:
+        # Checked only when the file has a sources section: routes files
+        # written before sources existed name file: and amqp: sources the
+        # broker does not read yet, and still load (the broker warns).
+        declared = (
+            ", ".join(
+                f"{kind}:{name}" if kind else name
+                for name, kind in sorted(self.declared_sources.items())
+            )
+            or "none"
+        )
+        used: set[str] = set()
+        for source, node, where in self.source_references:
+            kind, _, name = source.partition(":")
+            used.add(name)
+            if name not in self.declared_sources:
+                self.problem(
+                    node,
+                    f"{where} takes messages from {source}, but no source "
+                    f"'{name}' is declared under sources (declared: {declared})",
+                )
+                continue
+            declared_kind = self.declared_sources[name]
+            if declared_kind is not None and declared_kind != kind:
+                self.problem(
+                    node,
+                    f"{where} takes messages from {source}, but source '{name}' "
+                    f"has type {declared_kind}: write {declared_kind}:{name}",
+                )
+        for definition in sources.values():
+            if definition.name not in used:
+                self.problem(
+                    self.source_keys[definition.name],
+                    f"source '{definition.name}' is read, but no route takes "
+                    f"messages from {definition.source}: every message would be "
+                    "refused (StUF040)",
+                )
+
     def _check_dead_letters(self, destinations: Mapping[str, Destination]) -> None:
         # A message nobody can take would be passed round for ever. Each circle
         # is reported once, at the destination whose name sorts first in it.
@@ -384,3 +596,25 @@ class _Reader(RouteReader):
 
 def _describe_sender(organisatie: str | None, applicatie: str) -> str:
     return f"{organisatie}/{applicatie}" if organisatie else applicatie
+
+
+_PLACE_WORD = {"file": "folder", "amqp": "queue"}
+
+
+def _source_place(definition: SourceDefinition) -> tuple[str, ...]:
+    """What a source reads: its folder, or its broker and queue."""
+    settings = definition.settings
+    if definition.type == "file":
+        return ("file", str(Path(str(settings["path"])).expanduser().resolve()))
+    parts = urlsplit(str(settings["url"]))
+    where = f"{parts.hostname}:{parts.port or 5672}{parts.path or '/'}"
+    return ("amqp", where, str(settings.get("queue", definition.name)))
+
+
+def _without_password(url: str) -> str:
+    """``url`` as it may be shown in a problem: any password masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

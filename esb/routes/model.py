@@ -14,7 +14,9 @@ Source names
     ``amqp:stuf-in``     messages from the AMQP queue ``stuf-in``
 
     A bare path (``/stuf/zds``) means ``soap:/stuf/zds``: SOAP is what StUF
-    speaks. Sources hand :meth:`RouteTable.match` the normalised name.
+    speaks. Sources hand :meth:`RouteTable.match` the normalised name. The
+    folders and queues EMO reads itself are declared under ``sources:``
+    (:class:`SourceDefinition`); the web server's paths need no declaration.
 
 Validation mode
     Chosen per message, the first that applies:
@@ -357,16 +359,44 @@ class ValidationPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceDefinition:
+    """A source EMO reads from itself: a watched folder or an AMQP queue.
+
+    Declared under ``sources:`` as ``name: {type: file, ...}``; routes take
+    its messages with ``from: file:name`` (or ``amqp:name``), the
+    :attr:`source` name. ``settings`` holds the type's settings, already
+    checked and typed by the loader (numbers as numbers); the source module
+    (:mod:`esb.sources`) gives them their meaning.
+    """
+
+    name: str
+    type: str
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    line: int = 0
+
+    @property
+    def source(self) -> str:
+        """The name routes use for this source, ``kind:name``."""
+        return f"{self.type}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class RouteTable:
     """The routes of one routes file, ready to choose a route per message.
 
     Built once per load and never changed; replace the whole table to reload.
+    ``source_definitions`` holds the ``sources:`` section by source name
+    (``file:inbox``); SOAP and plain-HTTP sources are EMO's own web server's
+    and need no definition.
     """
 
     routes: tuple[Route, ...]
     destinations: Mapping[str, Destination]
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     source_file: str | None = None
+    source_definitions: Mapping[str, SourceDefinition] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     _by_source: Mapping[str, tuple[Route, ...]] = field(
         init=False, compare=False, repr=False
     )
@@ -374,6 +404,9 @@ class RouteTable:
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "destinations", MappingProxyType(dict(self.destinations))
+        )
+        object.__setattr__(
+            self, "source_definitions", MappingProxyType(dict(self.source_definitions))
         )
         by_source: dict[str, list[Route]] = {}
         for route in self.routes:

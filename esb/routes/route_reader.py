@@ -95,6 +95,9 @@ class RouteReader(NodeReader):
         self.stylesheets: dict[Path, etree.XSLT | None] = {}
         # (name, node, who refers to it): checked once all are declared
         self.references: list[tuple[str, Node, str]] = []
+        # (source name, node, which route): file: and amqp: sources taken
+        # from, checked against the sources section once it is read
+        self.source_references: list[tuple[str, Node, str]] = []
 
     def read_route(self, node: Node) -> Route | None:
         entries = self.mapping(node, "a route", _ROUTE_KEYS, required=("id", "from"))
@@ -110,7 +113,9 @@ class RouteReader(NodeReader):
             f"route '{route_id}'" if route_id else f"the route at line {line_of(node)}"
         )
 
-        sources = self._sources(entries["from"][1]) if "from" in entries else None
+        sources = None
+        if "from" in entries:
+            sources = self._sources(entries["from"][1], what)
         description = None
         if "description" in entries:
             description = self.text(entries["description"][1], "description")
@@ -141,7 +146,7 @@ class RouteReader(NodeReader):
             description,
         )
 
-    def _sources(self, node: Node) -> tuple[str, ...] | None:
+    def _sources(self, node: Node, what: str) -> tuple[str, ...] | None:
         texts = self.texts_at(node, "from")
         if texts is None:
             return None
@@ -152,6 +157,8 @@ class RouteReader(NodeReader):
             except ValueError as exc:
                 self.problem(text_node, str(exc))
                 return None
+            if source.startswith(("file:", "amqp:")):
+                self.source_references.append((source, text_node, what))
             if source not in sources:
                 sources.append(source)
         return tuple(sources)

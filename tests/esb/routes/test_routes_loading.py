@@ -158,6 +158,8 @@ def test_full_route_file_loads_every_section(write_routes: WriteRoutes) -> None:
           dead:
             type: file
             path: /var/emo/dead
+        sources:
+          inbox: {type: file, path: /var/emo/inbox}
         routes:
           - id: zaken
             description: all zaken

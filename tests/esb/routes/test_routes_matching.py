@@ -225,6 +225,9 @@ def test_one_route_serves_several_sources_and_bare_paths_mean_soap(
     table = table_of(
         write_routes,
         """
+sources:
+  inbox: {type: file, path: /tmp/emo-inbox}
+  stuf-in: {type: amqp, url: "amqp://guest:guest@127.0.0.1:5672/%2F"}
 routes:
   - {id: r, from: [/stuf/zds/, "http:/stuf/plain", "AMQP:stuf-in", "file:inbox"],
      reply: zaakregister}
