@@ -244,15 +244,16 @@ def test_every_mistake_in_sources_is_reported_at_once(tmp_path: Path) -> None:
         load_routes(write(tmp_path, "sources: {}\n" + ROUTES_TAIL), {})
 
 
-def test_without_a_sources_section_file_and_amqp_routes_still_load(
+def test_a_route_from_an_undeclared_file_or_amqp_source_is_an_error(
     tmp_path: Path,
 ) -> None:
-    """Routes files from before sources existed keep loading; the broker
-    warns at start-up that nothing arrives at such a source."""
-    table = load_routes(write(tmp_path, ROUTES_TAIL), {})
+    """Nothing would ever arrive at a source nobody declared: the file does
+    not load, and the problem names the source and its line."""
+    problems = check_routes(write(tmp_path, ROUTES_TAIL), {})
 
-    assert table.source_definitions == {}
-    assert table.sources() == {"file:inbox", "amqp:stuf-in"}
+    texts = [str(problem) for problem in problems]
+    assert any("no source 'inbox' is declared" in text for text in texts), texts
+    assert any("no source 'stuf-in' is declared" in text for text in texts), texts
 
 
 # What an answer means ------------------------------------------------------------
