@@ -38,6 +38,7 @@ log = Logger()
 VERSION = "0.1.0"
 # How long a stop waits for messages in flight before it closes anyway.
 DRAIN_SECONDS = 30.0
+FLUSH_SECONDS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,10 @@ class BrokerService:
         deadline = time.monotonic() + DRAIN_SECONDS
         while self._busy() and time.monotonic() < deadline:
             yield task.deferLater(reactor, 0.05, lambda: None)
+        # An answer just finished may still sit in its connection's write
+        # buffer; a few reactor turns put it on the wire before shutdown
+        # closes the connections.
+        yield task.deferLater(reactor, FLUSH_SECONDS, lambda: None)
         if self._closer is not None:
             yield self._closer()
         for path in (self.settings.pid_file, self.settings.state_file):

@@ -45,7 +45,11 @@ def _parser(encoding: str | None = None) -> etree.XMLParser:
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,
+        # ZDS documents travel base64-encoded in one text node; libxml2
+        # refuses text nodes over 10 MB without XML_PARSE_HUGE. Size is
+        # bounded by the transport's limit, depth by EMO's own check, and
+        # entities are never expanded, so "huge" opens no door.
+        huge_tree=True,
         collect_ids=False,
         remove_comments=True,
         remove_pis=True,

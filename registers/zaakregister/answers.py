@@ -1,0 +1,581 @@
+"""The answers the zaakregister gives, built to validate against the schemas.
+
+One answer per kind of request (StUF 03.01 chapter 4):
+
+- a vraag (Lv01) gets a ``La01``: ``zakLa01``/``edcLa01`` in ZDS 1.1 and
+  StUF-ZKN, ``geefZaakdetails_ZakLa01`` and its siblings in ZDS 1.2;
+- a synchronous vrij bericht (Di02) a ``Du02`` (genereer...Identificatie,
+  geefZaakdocumentBewerken) or, where ZDS defines none (updateZaakdocument,
+  cancelCheckout), a ``Bv02``;
+- a kennisgeving (Lk01) a ``Bv03`` (:func:`esb.answers.bv03`).
+
+The zaak and document objects follow the element order of StUF-ZKN 03.10's
+``ZAK-antwoord`` and ``EDC-antwoord`` (zkn0310_ent_vraagAntwoord.xsd). ZDS
+1.2 restricts them per operation (``GeefZaakStatus-ZAK-antwoord`` keeps four
+elements and demands ``heeft``); :func:`shape` cuts the full object down to
+such a form.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from lxml import etree
+
+from esb.answers import REFNUMMER_MAX, fits_systeem, stuf_tijdstip
+from esb.message import Party, Stuurgegevens
+from registers.zaakregister.model import Document, Rol, Status, Zaak, ZaakDocument
+from registers.zaakregister.stuf import (
+    BG,
+    ENTITEITTYPE,
+    FUNCTIE,
+    NSMAP,
+    NSMAP_ZDS,
+    STUF,
+    ZDS,
+    ZKN,
+    child,
+    datum,
+    entity,
+    local,
+    nil,
+    optional,
+    sub,
+)
+
+Flavour = Literal["zds-1.2", "zds-1.1"]
+Form = Literal["details", "status", "documenten", "generiek"]
+
+# A parser for XML the register stored itself (addresses, zaakobjecten).
+_STORED = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+# ZAK relation element per role, in ZAK-antwoord order.
+ROL_ELEMENTEN: tuple[tuple[str, str, str], ...] = (
+    ("Belanghebbende", "heeftAlsBelanghebbende", "ZAKBTRBLH"),
+    ("Gemachtigde", "heeftAlsGemachtigde", "ZAKBTRGMC"),
+    ("Initiator", "heeftAlsInitiator", "ZAKBTRINI"),
+    ("Uitvoerende", "heeftAlsUitvoerende", "ZAKBTRUTV"),
+    ("Verantwoordelijke", "heeftAlsVerantwoordelijke", "ZAKBTRVRA"),
+    ("OverigBetrokkene", "heeftAlsOverigBetrokkene", "ZAKBTROVR"),
+)
+
+
+def flavour_of(identification_flavour: str) -> Flavour:
+    """ZDS 1.2 answers in the zds0120 namespace; everything else in ZKN."""
+    return "zds-1.2" if identification_flavour == "zds-1.2" else "zds-1.1"
+
+
+# Berichten ------------------------------------------------------------------
+
+
+def _bericht(tag: str, flavour: Flavour) -> etree._Element:
+    nsmap = NSMAP_ZDS if flavour == "zds-1.2" else NSMAP
+    return etree.Element(tag, nsmap=nsmap)
+
+
+def stuurgegevens(
+    parent: etree._Element,
+    tag: str,
+    berichtcode: str,
+    request: Stuurgegevens,
+    system: Party,
+    *,
+    entiteittype: str | None = None,
+    functie: str | None = None,
+    now: float | None = None,
+) -> etree._Element:
+    """The answer's stuurgegevens: zender and ontvanger swapped, the
+    request's referentienummer as crossRefnummer (StUF 03.01 section 4.2)."""
+    element = sub(parent, tag)
+    sub(element, STUF + "berichtcode", berichtcode)
+    zender = request.ontvanger if fits_systeem(request.ontvanger) else system
+    _party(element, "zender", zender)
+    if fits_systeem(request.zender):
+        _party(element, "ontvanger", request.zender)
+    sub(element, STUF + "referentienummer", uuid.uuid4().hex)
+    sub(element, STUF + "tijdstipBericht", stuf_tijdstip(now))
+    if request.referentienummer:
+        cross = request.referentienummer[:REFNUMMER_MAX]
+        sub(element, STUF + "crossRefnummer", cross)
+    if entiteittype:
+        sub(element, STUF + "entiteittype", entiteittype)
+    if functie:
+        sub(element, STUF + "functie", functie)
+    return element
+
+
+def _party(parent: etree._Element, tag: str, party: Party) -> None:
+    element = sub(parent, STUF + tag)
+    for name in ("organisatie", "applicatie", "administratie", "gebruiker"):
+        optional(element, STUF + name, getattr(party, name))
+
+
+def la01(
+    operation: str,
+    entiteittype: Literal["ZAK", "EDC"],
+    request: Stuurgegevens,
+    system: Party,
+    flavour: Flavour,
+    objects: Sequence[etree._Element],
+    *,
+    aantal: int | None = None,
+    now: float | None = None,
+) -> etree._Element:
+    """A La01 holding ``objects`` (each an ``object`` element already).
+
+    Without objects the ``antwoord`` is left out, which is how StUF 03.01
+    answers a vraag that found nothing.
+    """
+    if flavour == "zds-1.2":
+        suffix = "ZakLa01" if entiteittype == "ZAK" else "EdcLa01"
+        tag = f"{ZDS}{operation}_{suffix}"
+    else:
+        tag = ZKN + ("zakLa01" if entiteittype == "ZAK" else "edcLa01")
+    bericht = _bericht(tag, flavour)
+    stuurgegevens(
+        bericht,
+        ZKN + "stuurgegevens",
+        "La01",
+        request,
+        system,
+        entiteittype=entiteittype,
+        now=now,
+    )
+    parameters = sub(bericht, ZKN + "parameters")
+    sub(parameters, STUF + "indicatorVervolgvraag", "false")
+    if aantal is not None:
+        sub(parameters, STUF + "aantalVoorkomens", str(aantal))
+    if objects:
+        antwoord = sub(bericht, ZKN + "antwoord")
+        for found in objects:
+            antwoord.append(found)
+    return bericht
+
+
+def du02_identificatie(
+    kind: Literal["zaak", "document"],
+    identificatie: str,
+    request: Stuurgegevens,
+    system: Party,
+    flavour: Flavour,
+    *,
+    now: float | None = None,
+) -> etree._Element:
+    """genereerZaakIdentificatie_Du02 or genereerDocumentIdentificatie_Du02."""
+    name = "Zaak" if kind == "zaak" else "Document"
+    namespace = ZDS if flavour == "zds-1.2" else ZKN
+    bericht = _bericht(f"{namespace}genereer{name}Identificatie_Du02", flavour)
+    stuurgegevens(
+        bericht,
+        namespace + "stuurgegevens",
+        "Du02",
+        request,
+        system,
+        functie=f"genereer{name}identificatie",
+        now=now,
+    )
+    element = entity(bericht, namespace + kind, "ZAK" if kind == "zaak" else "EDC")
+    element.set(FUNCTIE, "entiteit")
+    sub(element, ZKN + "identificatie", identificatie)
+    return bericht
+
+
+def du02_bewerken(
+    document: etree._Element,
+    checkout_id: str,
+    request: Stuurgegevens,
+    system: Party,
+    flavour: Flavour,
+    *,
+    now: float | None = None,
+) -> etree._Element:
+    """geefZaakdocumentBewerken_Du02: the document and its checkedOutId.
+
+    ZDS 1.1 spells the operation ``geefZaakdocumentbewerken``.
+    """
+    if flavour == "zds-1.2":
+        namespace, name = ZDS, "geefZaakdocumentBewerken_Du02"
+    else:
+        namespace, name = ZKN, "geefZaakdocumentbewerken_Du02"
+    bericht = _bericht(namespace + name, flavour)
+    stuurgegevens(
+        bericht,
+        namespace + "stuurgegevens",
+        "Du02",
+        request,
+        system,
+        functie="geefZaakdocumentbewerken",
+        now=now,
+    )
+    parameters = sub(bericht, namespace + "parameters")
+    # ZDS:Parameters-zs-dms declares its children in the zds0120 namespace
+    # (1.2) or ZKN's (1.1), like the parameters element itself.
+    sub(parameters, namespace + "checkedOutId", checkout_id)
+    edc = entity(bericht, namespace + "edcLa01", "EDC")
+    edc.set(FUNCTIE, "antwoord")
+    # ParametersAntwoord-gzdb holds only an optional indicatorAfnemerIndicatie.
+    sub(edc, ZKN + "parameters")
+    sub(edc, ZKN + "antwoord").append(document)
+    return bericht
+
+
+def bv02(request: Stuurgegevens, system: Party) -> etree._Element:
+    """A Bv02Bericht: stuf0301.xsd allows only its berichtcode."""
+    bericht = etree.Element(STUF + "Bv02Bericht", nsmap={"StUF": NSMAP["StUF"]})
+    sub(sub(bericht, STUF + "stuurgegevens"), STUF + "berichtcode", "Bv02")
+    return bericht
+
+
+# Zaken ----------------------------------------------------------------------
+
+
+def zaak_object(
+    zaak: Zaak,
+    *,
+    form: Form,
+    tag: str = ZKN + "object",
+) -> etree._Element:
+    """The zaak as a ZAK-antwoord ``object``, cut to ``form``."""
+    element = etree.Element(tag)
+    element.set(ENTITEITTYPE, "ZAK")
+    sub(element, ZKN + "identificatie", zaak.identificatie)
+    optional(element, ZKN + "omschrijving", zaak.omschrijving)
+    optional(element, ZKN + "toelichting", zaak.toelichting)
+    for kenmerk in zaak.kenmerken:
+        group = sub(element, ZKN + "kenmerk")
+        _value_or_nil(group, ZKN + "kenmerk", kenmerk.kenmerk)
+        _value_or_nil(group, ZKN + "bron", kenmerk.bron)
+    for fragment in json.loads(zaak.andere_zaakobjecten or "[]"):
+        element.append(_zaakobject(fragment, complete=form == "details"))
+    if zaak.resultaat_omschrijving or zaak.resultaat_toelichting:
+        resultaat = sub(element, ZKN + "resultaat")
+        optional(resultaat, ZKN + "omschrijving", zaak.resultaat_omschrijving)
+        optional(resultaat, ZKN + "toelichting", zaak.resultaat_toelichting)
+    optional(element, ZKN + "startdatum", zaak.startdatum)
+    optional(element, ZKN + "registratiedatum", zaak.registratiedatum)
+    optional(element, ZKN + "publicatiedatum", zaak.publicatiedatum)
+    optional(element, ZKN + "einddatumGepland", zaak.einddatum_gepland)
+    optional(element, ZKN + "uiterlijkeEinddatum", zaak.uiterlijke_einddatum)
+    optional(element, ZKN + "einddatum", zaak.einddatum)
+    if zaak.opschorting_indicatie or zaak.opschorting_reden:
+        group = sub(element, ZKN + "opschorting")
+        _value_or_nil(group, ZKN + "indicatie", zaak.opschorting_indicatie)
+        _value_or_nil(group, ZKN + "reden", zaak.opschorting_reden)
+    if zaak.verlenging_duur or zaak.verlenging_reden:
+        group = sub(element, ZKN + "verlenging")
+        _value_or_nil(group, ZKN + "duur", zaak.verlenging_duur)
+        _value_or_nil(group, ZKN + "reden", zaak.verlenging_reden)
+    optional(element, ZKN + "betalingsIndicatie", zaak.betalingsindicatie)
+    optional(element, ZKN + "laatsteBetaaldatum", zaak.laatste_betaaldatum)
+    optional(element, ZKN + "archiefnominatie", zaak.archiefnominatie)
+    optional(element, ZKN + "datumVernietigingDossier", zaak.datum_vernietiging_dossier)
+    optional(element, ZKN + "zaakniveau", zaak.zaakniveau)
+    optional(element, ZKN + "deelzakenIndicatie", zaak.deelzaken_indicatie)
+
+    if zaak.zaaktype_code or zaak.zaaktype_omschrijving:
+        relation = entity(element, ZKN + "isVan", "ZAKZKT")
+        zaaktype = entity(relation, ZKN + "gerelateerde", "ZKT")
+        optional(zaaktype, ZKN + "omschrijving", zaak.zaaktype_omschrijving)
+        optional(zaaktype, ZKN + "code", zaak.zaaktype_code)
+        optional(zaaktype, ZKN + "vertrouwelijkAanduiding", zaak.vertrouwelijkheid)
+
+    for rol_name, tag_name, entiteittype in ROL_ELEMENTEN:
+        rollen = [r for r in zaak.rollen if r.rol == rol_name]
+        # ZKN's answers sort roles by omschrijving.
+        for rol in sorted(rollen, key=lambda r: (r.omschrijving or "", r.id)):
+            element.append(rol_element(rol, ZKN + tag_name, entiteittype))
+
+    for status in statussen_nieuwste_eerst(zaak.statussen):
+        element.append(status_element(status, laatste=status is _laatste(zaak)))
+
+    koppelingen = sorted(zaak.documenten, key=lambda z: z.document.identificatie)
+    for koppeling in koppelingen:
+        element.append(zaakdocument_element(koppeling, form=form))
+    return shape(element, form)
+
+
+def _value_or_nil(parent: etree._Element, tag: str, text: str | None) -> None:
+    if text:
+        sub(parent, tag, text)
+    else:
+        nil(parent, tag)
+
+
+def _zaakobject(fragment: str, *, complete: bool) -> etree._Element:
+    """A stored anderZaakObject; ZDS 1.2's details demand all four parts."""
+    element = etree.fromstring(fragment, _STORED)
+    element.tag = ZKN + "anderZaakObject"
+    if complete:
+        present = {local(c) for c in element if isinstance(c.tag, str)}
+        ordered = ("omschrijving", "aanduiding", "lokatie", "registratie")
+        for position, name in enumerate(ordered):
+            if name not in present:
+                placeholder = etree.Element(ZKN + name)
+                placeholder.set(f"{{{NSMAP['xsi']}}}nil", "true")
+                placeholder.set(STUF + "noValue", "geenWaarde")
+                element.insert(position, placeholder)
+    return element
+
+
+def statussen_nieuwste_eerst(statussen: Sequence[Status]) -> list[Status]:
+    """ZAKSTT-antwoord's order: datumStatusGezet descending (zkn0310)."""
+    return sorted(
+        statussen, key=lambda s: (s.datum_status_gezet or "", s.id), reverse=True
+    )
+
+
+def _laatste(zaak: Zaak) -> Status | None:
+    ordered = statussen_nieuwste_eerst(zaak.statussen)
+    return ordered[0] if ordered else None
+
+
+def status_element(status: Status, *, laatste: bool) -> etree._Element:
+    """A heeft (ZAKSTT-antwoord) with its statustype and who set it.
+
+    toelichting and datumStatusGezet are always given (nil when unknown):
+    GeefZaakStatus-ZAKSTT-antwoord (ZDS 1.2) requires them.
+    """
+    relation = etree.Element(ZKN + "heeft")
+    relation.set(ENTITEITTYPE, "ZAKSTT")
+    statustype = entity(relation, ZKN + "gerelateerde", "STT")
+    optional(statustype, ZKN + "zkt.code", status.zkt_code)
+    _value_or_nil(statustype, ZKN + "zkt.omschrijving", status.zkt_omschrijving)
+    _value_or_nil(statustype, ZKN + "volgnummer", status.volgnummer)
+    optional(statustype, ZKN + "code", status.code)
+    optional(statustype, ZKN + "omschrijving", status.omschrijving)
+    optional(statustype, ZKN + "ingangsdatumObject", status.ingangsdatum)
+    _value_or_nil(relation, ZKN + "toelichting", status.toelichting)
+    _value_or_nil(relation, ZKN + "datumStatusGezet", status.datum_status_gezet)
+    sub(relation, ZKN + "indicatieLaatsteStatus", "J" if laatste else "N")
+    if status.gezet_door_soort:
+        gezet_door = entity(relation, ZKN + "isGezetDoor", "ZAKSTTBTR")
+        gerelateerde = sub(gezet_door, ZKN + "gerelateerde")
+        if status.gezet_door_soort == "medewerker":
+            medewerker = entity(gerelateerde, ZKN + "medewerker", "MDW")
+            optional(medewerker, ZKN + "identificatie", status.gezet_door_identificatie)
+            optional(medewerker, ZKN + "achternaam", status.gezet_door_naam)
+            optional(medewerker, ZKN + "voorletters", status.gezet_door_voorletters)
+            optional(
+                medewerker, ZKN + "voorvoegselAchternaam", status.gezet_door_voorvoegsel
+            )
+        else:
+            eenheid = entity(gerelateerde, ZKN + "organisatorischeEenheid", "OEH")
+            optional(eenheid, ZKN + "identificatie", status.gezet_door_identificatie)
+            optional(eenheid, ZKN + "naam", status.gezet_door_naam)
+        optional(gezet_door, ZKN + "rolOmschrijving", status.rol_omschrijving)
+        optional(
+            gezet_door,
+            ZKN + "rolomschrijvingGeneriek",
+            status.rolomschrijving_generiek,
+        )
+    return relation
+
+
+def rol_element(rol: Rol, tag: str, entiteittype: str) -> etree._Element:
+    """A heeftAls... relation with its betrokkene (ZAKBTR...-antwoord)."""
+    relation = etree.Element(tag)
+    relation.set(ENTITEITTYPE, entiteittype)
+    gerelateerde = sub(relation, ZKN + "gerelateerde")
+    if rol.soort:
+        gerelateerde.append(betrokkene_element(rol))
+    optional(relation, ZKN + "code", rol.code)
+    optional(relation, ZKN + "omschrijving", rol.omschrijving)
+    optional(relation, ZKN + "toelichting", rol.toelichting)
+    return relation
+
+
+def betrokkene_element(rol: Rol) -> etree._Element:
+    """The betrokkene as NPS/NNP/VES-zkn-antwoord or MDW/OEH-antwoord."""
+    soort = rol.soort or ""
+    if soort == "natuurlijkPersoon":
+        element = _entity_element(ZKN + soort, "NPS")
+        if rol.bsn:
+            sub(element, BG + "inp.bsn", rol.bsn)
+            _authentiek(element, rol.authentiek)
+        elif rol.anp_identificatie:
+            sub(element, BG + "anp.identificatie", rol.anp_identificatie)
+        optional(element, BG + "geslachtsnaam", rol.naam)
+        optional(element, BG + "voorvoegselGeslachtsnaam", rol.voorvoegsel)
+        optional(element, BG + "voorletters", rol.voorletters)
+        optional(element, BG + "voornamen", rol.voornamen)
+        optional(element, BG + "geslachtsaanduiding", rol.geslachtsaanduiding)
+        optional(element, BG + "geboortedatum", rol.geboortedatum)
+        _adres(element, rol.adres, "verblijfsadres")
+    elif soort == "nietNatuurlijkPersoon":
+        element = _entity_element(ZKN + soort, "NNP")
+        if rol.rsin:
+            sub(element, BG + "inn.nnpId", rol.rsin)
+            _authentiek(element, rol.authentiek)
+        elif rol.ann_identificatie:
+            sub(element, BG + "ann.identificatie", rol.ann_identificatie)
+        optional(element, BG + "statutaireNaam", rol.naam)
+        optional(element, BG + "inn.rechtsvorm", rol.rechtsvorm)
+        _adres(element, rol.adres, "bezoekadres")
+    elif soort == "vestiging":
+        element = _entity_element(ZKN + soort, "VES")
+        optional(element, BG + "vestigingsNummer", rol.vestigingsnummer)
+        if rol.authentiek:
+            _authentiek(element, rol.authentiek)
+        optional(element, BG + "handelsnaam", rol.naam)
+        _adres(element, rol.adres, "verblijfsadres")
+    elif soort == "medewerker":
+        element = _entity_element(ZKN + soort, "MDW")
+        optional(element, ZKN + "identificatie", rol.identificatie)
+        optional(element, ZKN + "achternaam", rol.naam)
+        optional(element, ZKN + "voorletters", rol.voorletters)
+        optional(element, ZKN + "voorvoegselAchternaam", rol.voorvoegsel)
+    else:
+        element = _entity_element(ZKN + "organisatorischeEenheid", "OEH")
+        optional(element, ZKN + "identificatie", rol.identificatie)
+        optional(element, ZKN + "naam", rol.naam)
+    return element
+
+
+def _entity_element(tag: str, entiteittype: str) -> etree._Element:
+    element = etree.Element(tag)
+    element.set(ENTITEITTYPE, entiteittype)
+    return element
+
+
+def _authentiek(parent: etree._Element, value: str | None) -> None:
+    # BG:Authentiek is a metagegeven (bg0310_simpleTypes.xsd); a BSN the
+    # register only stored is not vouched for by the BRP unless the sender
+    # said so.
+    sub(parent, BG + "authentiek", value or "N", **{STUF + "metagegeven": "true"})
+
+
+def _adres(parent: etree._Element, stored: str | None, tag: str) -> None:
+    if not stored:
+        return
+    element = etree.fromstring(stored, _STORED)
+    element.tag = BG + tag
+    parent.append(element)
+
+
+def zaakdocument_element(koppeling: ZaakDocument, *, form: Form) -> etree._Element:
+    """A heeftRelevant (ZAKEDC-antwoord): the document's metadata, no content."""
+    relation = etree.Element(ZKN + "heeftRelevant")
+    relation.set(ENTITEITTYPE, "ZAKEDC")
+    gerelateerde = entity(relation, ZKN + "gerelateerde", "EDC")
+    _document_fields(gerelateerde, koppeling.document)
+    optional(relation, ZKN + "titel", koppeling.titel)
+    optional(relation, ZKN + "beschrijving", koppeling.beschrijving)
+    if form == "documenten":
+        # GeefLijstZaakDocumenten-ZAKEDC-antwoord requires registratiedatum.
+        _value_or_nil(relation, ZKN + "registratiedatum", koppeling.registratiedatum)
+    else:
+        optional(relation, ZKN + "registratiedatum", koppeling.registratiedatum)
+    optional(relation, ZKN + "stt.volgnummer", koppeling.stt_volgnummer)
+    optional(relation, ZKN + "stt.omschrijving", koppeling.stt_omschrijving)
+    return relation
+
+
+def _document_fields(parent: etree._Element, document: Document) -> None:
+    sub(parent, ZKN + "identificatie", document.identificatie)
+    optional(parent, ZKN + "dct.omschrijving", document.dct_omschrijving)
+    optional(parent, ZKN + "creatiedatum", document.creatiedatum)
+    optional(parent, ZKN + "ontvangstdatum", document.ontvangstdatum)
+    optional(parent, ZKN + "titel", document.titel)
+    optional(parent, ZKN + "beschrijving", document.beschrijving)
+    optional(parent, ZKN + "formaat", document.formaat)
+    optional(parent, ZKN + "taal", document.taal)
+    optional(parent, ZKN + "versie", document.versie)
+    optional(parent, ZKN + "status", document.status)
+    optional(parent, ZKN + "verzenddatum", document.verzenddatum)
+    optional(parent, ZKN + "vertrouwelijkAanduiding", document.vertrouwelijk_aanduiding)
+    optional(parent, ZKN + "auteur", document.auteur)
+    optional(parent, ZKN + "link", document.link)
+
+
+# The elements each ZDS 1.2 form keeps, and the ones it demands.
+_FORMS: dict[Form, tuple[frozenset[str], tuple[tuple[str, str], ...]]] = {
+    "status": (
+        frozenset({"identificatie", "omschrijving", "isVan", "heeft"}),
+        (("heeft", "ZAKSTT"),),
+    ),
+    "documenten": (
+        frozenset({"identificatie", "omschrijving", "isVan", "heeftRelevant"}),
+        (("heeftRelevant", "ZAKEDC"),),
+    ),
+}
+
+
+def shape(element: etree._Element, form: Form) -> etree._Element:
+    """Cut a full ZAK-antwoord object to the ZDS 1.2 form of an operation."""
+    if form not in _FORMS:
+        return element
+    keep, demanded = _FORMS[form]
+    for found in list(element):
+        if local(found) not in keep:
+            element.remove(found)
+    for name, entiteittype in demanded:
+        if child(element, name) is None:
+            # Nothing to give: StUF 03.01 section 3.3.4, an empty relation.
+            nil(element, ZKN + name)
+            element[-1].set(ENTITEITTYPE, entiteittype)
+    return element
+
+
+# Documenten -----------------------------------------------------------------
+
+
+def document_object(
+    document: Document,
+    inhoud: Callable[[], str] | None,
+    *,
+    link: str,
+    tag: str = ZKN + "object",
+) -> etree._Element:
+    """The document as EDC-antwoord, with its content when ``inhoud`` given.
+
+    ZDS 1.2 demands creatiedatum, titel, formaat, taal, vertrouwelijkAanduiding
+    and auteur (GeefZaakdocumentLezen-EDC-antwoord), and geefZaakdocument-
+    Bewerken also a link (EDC-antwoord-gzdb): unknown ones go out nil, the
+    link as the register's own.
+    """
+    element = etree.Element(tag)
+    element.set(ENTITEITTYPE, "EDC")
+    sub(element, ZKN + "identificatie", document.identificatie)
+    optional(element, ZKN + "dct.omschrijving", document.dct_omschrijving)
+    _value_or_nil(element, ZKN + "creatiedatum", document.creatiedatum)
+    optional(element, ZKN + "ontvangstdatum", document.ontvangstdatum)
+    _value_or_nil(element, ZKN + "titel", document.titel)
+    optional(element, ZKN + "beschrijving", document.beschrijving)
+    _value_or_nil(element, ZKN + "formaat", document.formaat)
+    _value_or_nil(element, ZKN + "taal", document.taal)
+    optional(element, ZKN + "versie", document.versie)
+    optional(element, ZKN + "status", document.status)
+    optional(element, ZKN + "verzenddatum", document.verzenddatum)
+    _value_or_nil(
+        element, ZKN + "vertrouwelijkAanduiding", document.vertrouwelijk_aanduiding
+    )
+    _value_or_nil(element, ZKN + "auteur", document.auteur)
+    sub(element, ZKN + "link", document.link or link)
+    if inhoud is not None:
+        content = sub(element, ZKN + "inhoud", inhoud())
+        content.set(
+            STUF + "bestandsnaam", document.bestandsnaam or document.identificatie
+        )
+        if document.content_type:
+            content.set(
+                "{http://www.w3.org/2005/05/xmlmime}contentType", document.content_type
+            )
+    for koppeling in sorted(document.zaken, key=lambda z: z.zaak.identificatie):
+        relation = entity(element, ZKN + "isRelevantVoor", "EDCZAK")
+        zaak = entity(relation, ZKN + "gerelateerde", "ZAK")
+        sub(zaak, ZKN + "identificatie", koppeling.zaak.identificatie)
+        optional(zaak, ZKN + "omschrijving", koppeling.zaak.omschrijving)
+        optional(relation, ZKN + "titel", koppeling.titel)
+        optional(relation, ZKN + "beschrijving", koppeling.beschrijving)
+        optional(relation, ZKN + "registratiedatum", koppeling.registratiedatum)
+        optional(relation, ZKN + "stt.volgnummer", koppeling.stt_volgnummer)
+        optional(relation, ZKN + "stt.omschrijving", koppeling.stt_omschrijving)
+        optional(
+            relation,
+            ZKN + "sta.datumStatusGezet",
+            datum(koppeling.sta_datum_status_gezet),
+        )
+    return element

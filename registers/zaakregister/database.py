@@ -1,0 +1,226 @@
+"""The zaakregister's database: one engine, migrated, and its transactions.
+
+:meth:`Database.open` connects and runs the migrations (Alembic, with the
+version table ``zaakregister_alembic_version``, so the register may share a
+database with the broker's journal). Every operation runs in one transaction:
+:meth:`Database.read` for vragen, :meth:`Database.write` for everything that
+changes the register. On SQLite a write transaction starts with ``BEGIN
+IMMEDIATE``: it takes the write lock at once and waits for another writer
+under the busy timeout, instead of failing when a read turns into a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+from twisted.logger import Logger
+
+from esb.errors import StufFault
+from registers.zaakregister.model import Base, overlong
+
+log = Logger()
+
+T = TypeVar("T")
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "zaakregister_alembic_version"
+
+# The execution option that makes a SQLite transaction BEGIN IMMEDIATE.
+_WRITER_OPTION = "zaakregister_writer"
+
+
+class Conflict(Exception):
+    """A write broke a unique constraint (two senders, one identificatie)."""
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic configuration for the zaakregister's migrations.
+
+    There is no ``alembic.ini``; write the next migration with::
+
+        from alembic import command
+        command.revision(alembic_config("sqlite:///var/zaakregister.db"),
+                         "what changes", autogenerate=True, rev_id="0002")
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        # Config values go through configparser interpolation: escape "%".
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(connection: sa.Connection) -> None:
+    """Run every migration not yet applied and commit."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+    connection.commit()
+
+
+def current_revision(connection: sa.Connection) -> str | None:
+    """The revision the database is at; ``None`` before the first migration."""
+    context = MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE}
+    )
+    return context.get_current_revision()
+
+
+def _sqlite_engine(url: sa.URL, pool_size: int) -> sa.Engine:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        # Each connection to :memory: is a database of its own.
+        raise ValueError("the zaakregister needs a SQLite file, not :memory:")
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30.0},
+        pool_size=pool_size,
+        # BSNs travel as bound parameters; SQLAlchemy must not quote them in
+        # the texts of its errors, which end up in logs.
+        hide_parameters=True,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy, not the sqlite3 module, decides when BEGIN is sent.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL with NORMAL survives a crash of the process; a zaak that a
+        # power cut takes with it is one the sender got no answer for.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(_WRITER_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+class Database:
+    """The zaakregister's engine and the transactions on it."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{_WRITER_OPTION: True})
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 8) -> Database:
+        """Connect to ``url`` and migrate it to the newest schema.
+
+        ``sqlite:///path`` (WAL) or ``postgresql+psycopg://...`` (the tables
+        go in the first schema of the connection's search_path).
+        """
+        parsed = sa.make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            engine = _sqlite_engine(parsed, pool_size)
+        elif backend == "postgresql":
+            engine = sa.create_engine(
+                parsed, pool_pre_ping=True, pool_size=pool_size, hide_parameters=True
+            )
+        else:
+            raise ValueError(f"the zaakregister does not support {backend} databases")
+        try:
+            with engine.connect() as connection:
+                upgrade(connection)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self, bind: sa.Engine) -> Iterator[Session]:
+        with Session(bind, expire_on_commit=False, autoflush=True) as session:
+            event.listen(session, "before_flush", _check_lengths)
+            with session.begin():
+                yield session
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a read transaction; database errors become faults."""
+        with _translated():
+            with self._session(self.engine) as session:
+                return work(session)
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a write transaction and commit it.
+
+        A unique constraint broken at commit raises :class:`Conflict`; other
+        database errors become a StUF058 fault with plek server.
+        """
+        with _translated():
+            try:
+                with self._session(self._writer) as session:
+                    return work(session)
+            except IntegrityError as exc:
+                raise Conflict(str(exc.orig)) from exc
+
+
+def _check_lengths(session: Session, _context: object, _instances: object) -> None:
+    """Refuse a text longer than its column, naming it (plek client).
+
+    A request accepted in "report" validation mode may carry values longer
+    than the schema allows.
+    """
+    for row in (*session.new, *session.dirty):
+        if not isinstance(row, Base):
+            continue
+        found = overlong(row)
+        if found is not None:
+            column, length, limit = found
+            raise StufFault(
+                "StUF055",
+                f"Waarde te lang voor {column}",
+                plek="client",
+                details=f"{row.__tablename__}.{column}: {length} tekens; het "
+                f"zaakregister bewaart er ten hoogste {limit}",
+            )
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        # A locked or unreachable database: trying again later can help.
+        log.error("Zaakregister database unavailable: {error}", error=str(exc))
+        raise StufFault(
+            "StUF058",
+            "Zaakregister tijdelijk niet beschikbaar",
+            plek="server",
+            details="de database van het zaakregister antwoordt niet; "
+            "probeer het later opnieuw",
+        ) from exc
+    except IntegrityError:
+        raise
+    except SQLAlchemyError as exc:
+        log.error("Zaakregister database error: {error}", error=str(exc))
+        raise StufFault(
+            "StUF058",
+            "Zaakregister kon het bericht niet verwerken",
+            plek="server",
+            details="fout in de database van het zaakregister",
+        ) from exc

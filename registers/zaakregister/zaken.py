@@ -1,0 +1,512 @@
+"""The zaak operations: genereerZaakIdentificatie, creeerZaak, updateZaak,
+actualiseerZaakstatus, and the vragen geefZaakdetails, geefZaakstatus and
+geefLijstZaakdocumenten.
+
+Each function takes the open session and the request and returns the
+answer's bericht element; it raises a StufFault when the request cannot be
+carried out. The session's transaction commits when the function returns.
+
+An update is a kennisgeving with mutatiesoort W and two objects, the old
+state (*was*) and the new one (*wordt*) (StUF 03.01 section 5.2). What
+differs between them is what the sender changes; an element in both with
+the same value changes nothing, even where the register holds another
+value (GISVG repeats elements it does not know, such as an empty
+toelichting). For each change the *was* must match what the register holds:
+otherwise the sender worked from a stale state and the update is refused
+naming the element (StUF058). Relations follow their
+``StUF:verwerkingssoort``: T adds, W replaces, V and E remove, I leaves alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from lxml import etree
+from sqlalchemy.orm import Session, selectinload
+
+from esb.answers import bv03
+from esb.errors import StufFault
+from registers.zaakregister import answers, identificaties, parse
+from registers.zaakregister.answers import Form
+from registers.zaakregister.context import (
+    Config,
+    Request,
+    not_found,
+    referentienummer,
+    refused,
+)
+from registers.zaakregister.model import (
+    Kenmerk,
+    Rol,
+    Status,
+    Zaak,
+    ZaakDocument,
+)
+from registers.zaakregister.parse import RolGegevens, StatusGegevens, ZaakGegevens
+from registers.zaakregister.scope import prune
+from registers.zaakregister.stuf import ZKN, child, fragment, is_nil, path, text
+
+_LOAD = (
+    selectinload(Zaak.statussen),
+    selectinload(Zaak.rollen),
+    selectinload(Zaak.kenmerken),
+    selectinload(Zaak.documenten).selectinload(ZaakDocument.document),
+)
+
+
+def find(session: Session, identificatie: str | None) -> Zaak:
+    """The zaak with this identificatie, with its relations; StUF064 if none."""
+    if identificatie:
+        query = sa.select(Zaak).where(Zaak.identificatie == identificatie)
+        zaak = session.execute(query.options(*_LOAD)).scalar_one_or_none()
+        if zaak is not None:
+            return zaak
+    raise not_found("zaak", identificatie)
+
+
+def organisatie(config: Config, request: Request) -> str:
+    """The municipality an identificatie is made for."""
+    stuurgegevens = request.stuurgegevens
+    return (
+        config.organisatie
+        or stuurgegevens.ontvanger.organisatie
+        or stuurgegevens.zender.organisatie
+        or "0000"
+    )
+
+
+# genereerZaakIdentificatie --------------------------------------------------
+
+
+def genereer_identificatie(
+    session: Session, request: Request, config: Config
+) -> etree._Element:
+    identificatie = identificaties.generate(
+        session,
+        config.zaak_pattern,
+        "zaak",
+        organisatie(config, request),
+        identificaties.exists(session, Zaak.identificatie),
+        now=request.now,
+    )
+    return answers.du02_identificatie(
+        "zaak",
+        identificatie,
+        request.stuurgegevens,
+        config.system,
+        request.flavour,
+        now=request.now,
+    )
+
+
+# creeerZaak -----------------------------------------------------------------
+
+
+def creeer(session: Session, request: Request, config: Config) -> etree._Element:
+    objects = request.objects()
+    gegevens = parse.zaak(objects[-1])
+    if not gegevens.identificatie:
+        raise refused(
+            "Zaak zonder identificatie",
+            "creeerZaak vraagt een identificatie; vraag er een aan met "
+            "genereerZaakIdentificatie",
+        )
+    exists = sa.select(Zaak.id).where(Zaak.identificatie == gegevens.identificatie)
+    if session.execute(exists).first() is not None:
+        raise refused(
+            "Zaak bestaat al",
+            f"zaak '{gegevens.identificatie}' staat al in het zaakregister; "
+            "wijzig haar met updateZaak",
+        )
+
+    zaak = Zaak(
+        identificatie=gegevens.identificatie,
+        bronorganisatie=request.stuurgegevens.zender.organisatie,
+        aangemaakt_door=request.zender,
+        aangemaakt_op=request.now,
+        gewijzigd_op=request.now,
+    )
+    _set_fields(zaak, gegevens)
+    for rol in gegevens.rollen:
+        if rol.verwerkingssoort not in ("V", "E"):
+            _add_rol(zaak, rol)
+    for status in gegevens.statussen:
+        if status.verwerkingssoort not in ("V", "E"):
+            _add_status(zaak, status, request.now)
+    session.add(zaak)
+    return _bv03(request, config)
+
+
+def _bv03(request: Request, config: Config) -> etree._Element:
+    return bv03(
+        request.stuurgegevens,
+        system=config.system,
+        referentienummer=referentienummer(),
+        now=request.now,
+    )
+
+
+def _set_fields(zaak: Zaak, gegevens: ZaakGegevens) -> None:
+    """Copy what the kennisgeving says onto the zaak."""
+    for column, new in gegevens.fields.items():
+        setattr(zaak, column, new)
+    if gegevens.zaaktype is not None:
+        for column, new in gegevens.zaaktype.items():
+            setattr(zaak, column, new)
+    if gegevens.kenmerken is not None:
+        zaak.kenmerken = [Kenmerk(kenmerk=k, bron=b) for k, b in gegevens.kenmerken]
+    if gegevens.andere_zaakobjecten is not None:
+        fragments = [fragment(element) for element in gegevens.andere_zaakobjecten]
+        zaak.andere_zaakobjecten = json.dumps(fragments) if fragments else None
+
+
+def _add_rol(zaak: Zaak, gegevens: RolGegevens) -> None:
+    betrokkene = gegevens.betrokkene
+    if betrokkene is None:
+        # An empty gerelateerde names nobody: GISVG sends one with every
+        # update; there is no role to record.
+        return
+    for existing in zaak.rollen:
+        if existing.rol == gegevens.rol and _rol_key(existing) == betrokkene.key():
+            _fill_rol(existing, gegevens)
+            return
+    rol = Rol(rol=gegevens.rol)
+    _fill_rol(rol, gegevens)
+    zaak.rollen.append(rol)
+
+
+def _fill_rol(rol: Rol, gegevens: RolGegevens) -> None:
+    for column, new in gegevens.fields.items():
+        setattr(rol, column, new)
+    betrokkene = gegevens.betrokkene
+    if betrokkene is not None:
+        rol.soort = betrokkene.soort
+        for column, new in betrokkene.fields.items():
+            setattr(rol, column, new)
+        if betrokkene.adres is not None:
+            rol.adres = betrokkene.adres
+
+
+def _rol_key(rol: Rol) -> tuple[str, str | None]:
+    for number in (
+        rol.bsn,
+        rol.anp_identificatie,
+        rol.rsin,
+        rol.ann_identificatie,
+        rol.vestigingsnummer,
+        rol.identificatie,
+    ):
+        if number:
+            return rol.soort or "", number
+    return rol.soort or "", rol.naam
+
+
+def _add_status(zaak: Zaak, gegevens: StatusGegevens, now: float) -> None:
+    """Record a status, once: the same status at the same moment is one."""
+    for existing in zaak.statussen:
+        if _status_key(existing) == gegevens.key():
+            return
+    status = Status(geregistreerd_op=now)
+    for column, new in gegevens.fields.items():
+        setattr(status, column, new)
+    zaak.statussen.append(status)
+
+
+def _status_key(status: Status) -> tuple[str | None, ...]:
+    return (
+        status.zkt_code,
+        status.volgnummer,
+        status.code,
+        status.omschrijving,
+        status.datum_status_gezet,
+    )
+
+
+# updateZaak, actualiseerZaakstatus -------------------------------------------
+
+
+def update(session: Session, request: Request, config: Config) -> etree._Element:
+    was, wordt = _was_wordt(request)
+    zaak = find(session, wordt.identificatie or (was.identificatie if was else None))
+    _apply(zaak, was, wordt, request)
+    return _bv03(request, config)
+
+
+def actualiseer_status(
+    session: Session, request: Request, config: Config
+) -> etree._Element:
+    """actualiseerZaakstatus: an update that must carry a new status.
+
+    ZDS 1.2 sends was and wordt; ZDS 1.1 clients send one object with
+    mutatiesoort T (the GISVG example), which is the wordt without a was.
+    """
+    was, wordt = _was_wordt(request)
+    if not wordt.statussen:
+        raise refused(
+            "Geen status in actualiseerZaakstatus",
+            "het (wordt-)object heeft geen heeft-relatie met de nieuwe status",
+        )
+    zaak = find(session, wordt.identificatie or (was.identificatie if was else None))
+    _apply(zaak, was, wordt, request)
+    return _bv03(request, config)
+
+
+def _was_wordt(request: Request) -> tuple[ZaakGegevens | None, ZaakGegevens]:
+    objects = request.objects()
+    if len(objects) == 1:
+        return None, parse.zaak(objects[0])
+    return parse.zaak(objects[0]), parse.zaak(objects[1])
+
+
+def _apply(
+    zaak: Zaak, was: ZaakGegevens | None, wordt: ZaakGegevens, request: Request
+) -> None:
+    # The fields: only what differs between was and wordt changes.
+    changes: dict[str, str | None] = {}
+    previous = was.fields if was else {}
+    for column, new in wordt.fields.items():
+        if column in previous and previous[column] == new:
+            continue
+        if column in previous and previous[column] != getattr(zaak, column):
+            raise _stale(zaak, column, previous[column], getattr(zaak, column))
+        changes[column] = new
+    for column, new in changes.items():
+        setattr(zaak, column, new)
+
+    if wordt.zaaktype is not None and (was is None or was.zaaktype != wordt.zaaktype):
+        for column, new in wordt.zaaktype.items():
+            setattr(zaak, column, new)
+    if wordt.kenmerken is not None and (
+        was is None or was.kenmerken != wordt.kenmerken
+    ):
+        zaak.kenmerken = [Kenmerk(kenmerk=k, bron=b) for k, b in wordt.kenmerken]
+    if wordt.andere_zaakobjecten is not None and (
+        was is None or _xml(was.andere_zaakobjecten) != _xml(wordt.andere_zaakobjecten)
+    ):
+        fragments = [fragment(e) for e in wordt.andere_zaakobjecten]
+        zaak.andere_zaakobjecten = json.dumps(fragments) if fragments else None
+
+    # The relations, by verwerkingssoort.
+    unchanged_rollen = was.rollen if was else []
+    for rol in wordt.rollen:
+        if any(_same_rol(rol, old) for old in unchanged_rollen):
+            continue
+        _apply_rol(zaak, rol)
+    unchanged_statussen = [s.key() for s in was.statussen] if was else []
+    for status in wordt.statussen:
+        if status.key() in unchanged_statussen:
+            continue
+        if status.verwerkingssoort in ("V", "E"):
+            zaak.statussen[:] = [
+                s for s in zaak.statussen if _status_key(s) != status.key()
+            ]
+        elif status.verwerkingssoort != "I":
+            _add_status(zaak, status, request.now)
+    zaak.gewijzigd_op = request.now
+
+
+def _stale(zaak: Zaak, column: str, was: str | None, held: str | None) -> StufFault:
+    element = _element_name(column)
+    return refused(
+        "Was-deel komt niet overeen met het zaakregister",
+        f"zaak '{zaak.identificatie}', {element}: het was-object zegt "
+        f"{_shown(was)}, het zaakregister heeft {_shown(held)}",
+    )
+
+
+def _shown(value: str | None) -> str:
+    return f"'{value}'" if value else "geen waarde"
+
+
+def _element_name(column: str) -> str:
+    for name, known in parse.ZAAK_ELEMENTS:
+        if known == column:
+            return name
+    for group, members in parse.ZAAK_GROUPS.items():
+        for name, known in members:
+            if known == column:
+                return f"{group}/{name}"
+    return column
+
+
+def _xml(elements: Sequence[etree._Element] | None) -> list[str] | None:
+    return None if elements is None else [_xml_one(e) for e in elements]
+
+
+def _xml_one(element: etree._Element) -> str:
+    return etree.tostring(element, method="c14n").decode()
+
+
+def _same_rol(new: RolGegevens, old: RolGegevens) -> bool:
+    if new.rol != old.rol or new.fields != old.fields:
+        return False
+    if new.betrokkene is None or old.betrokkene is None:
+        return new.betrokkene is old.betrokkene
+    return (
+        new.betrokkene.soort == old.betrokkene.soort
+        and new.betrokkene.fields == old.betrokkene.fields
+    )
+
+
+def _apply_rol(zaak: Zaak, gegevens: RolGegevens) -> None:
+    soort = gegevens.verwerkingssoort
+    betrokkene = gegevens.betrokkene
+    if soort == "I" or betrokkene is None:
+        return
+    same = [
+        r
+        for r in zaak.rollen
+        if r.rol == gegevens.rol and _rol_key(r) == betrokkene.key()
+    ]
+    if soort in ("V", "E"):
+        for rol in same:
+            zaak.rollen.remove(rol)
+        return
+    if soort == "W" and not same and gegevens.rol == "Initiator":
+        # A zaak has one initiator (ZDS 1.2 CreeerZaak-ZAKBTRINI): W with
+        # another betrokkene replaces it.
+        zaak.rollen[:] = [r for r in zaak.rollen if r.rol != "Initiator"]
+    _add_rol(zaak, gegevens)
+
+
+# Vragen ---------------------------------------------------------------------
+
+
+def geef_details(session: Session, request: Request, config: Config) -> etree._Element:
+    """geefZaakdetails, and the generic zakLv01 of StUF-ZKN.
+
+    ZDS 1.2 selects one zaak by identificatie; the generic vraag may also
+    select by the initiator's BSN (or RSIN, vestigingsnummer) and by zaaktype
+    code, and answers with every zaak that matches, up to maximumAantal.
+    """
+    gelijk = request.element("gelijk")
+    scope = path(request.body, "scope/object")
+    identificatie = text(gelijk, "identificatie")
+    if identificatie:
+        zaken = [find(session, identificatie)]
+    else:
+        zaken = _search(session, gelijk, request)
+    form: Form = "details" if request.flavour == "zds-1.2" else "generiek"
+    objects = [prune(answers.zaak_object(z, form=form), scope) for z in zaken]
+    return _la01(request, config, objects)
+
+
+def geef_status(session: Session, request: Request, config: Config) -> etree._Element:
+    """geefZaakstatus: the zaak's current status.
+
+    ZDS 1.2 allows only the last status in the answer (GeefZaakStatus-
+    ZAKSTT-antwoord fixes indicatieLaatsteStatus to J); the generic zakLv01
+    of ZDS 1.1 gives the whole history unless the selection asks for
+    ``heeft/indicatieLaatsteStatus`` J.
+    """
+    gelijk = request.element("gelijk")
+    zaak = find(session, text(gelijk, "identificatie"))
+    form: Form = "status" if request.flavour == "zds-1.2" else "generiek"
+    element = answers.zaak_object(zaak, form=form)
+    laatste = text(gelijk, "heeft/indicatieLaatsteStatus") == "J"
+    if form == "status" or laatste:
+        for heeft in element.findall(ZKN + "heeft"):
+            if is_nil(heeft):
+                continue  # no status at all: the empty relation stays
+            if heeft.findtext(ZKN + "indicatieLaatsteStatus") != "J":
+                element.remove(heeft)
+    keep = {
+        "heeft",
+        "toelichting",
+        "datumStatusGezet",
+        "zkt.omschrijving",
+        "volgnummer",
+    }
+    prune(element, path(request.body, "scope/object"), keep=keep)
+    return _la01(request, config, [element])
+
+
+def geef_documenten(
+    session: Session, request: Request, config: Config
+) -> etree._Element:
+    """geefLijstZaakdocumenten: the zaak's documents, without their content."""
+    gelijk = request.element("gelijk")
+    zaak = find(session, text(gelijk, "identificatie"))
+    form: Form = "documenten" if request.flavour == "zds-1.2" else "generiek"
+    element = answers.zaak_object(zaak, form=form)
+    keep = {"heeftRelevant", "registratiedatum"} if form == "documenten" else ()
+    prune(element, path(request.body, "scope/object"), keep=keep)
+    return _la01(request, config, [element])
+
+
+def _la01(
+    request: Request, config: Config, objects: list[etree._Element]
+) -> etree._Element:
+    aantal = len(objects) if request.parameter("indicatorAantal") == "true" else None
+    return answers.la01(
+        request.operation,
+        "ZAK",
+        request.stuurgegevens,
+        config.system,
+        request.flavour,
+        objects,
+        aantal=aantal,
+        now=request.now,
+    )
+
+
+# Where a betrokkene's number may be: BSN, RSIN, vestigingsnummer, the
+# identificatie of a medewerker or organisatorische eenheid, or a number
+# from another register (anp/ann.identificatie).
+_NUMBERS = (
+    Rol.bsn,
+    Rol.rsin,
+    Rol.vestigingsnummer,
+    Rol.identificatie,
+    Rol.anp_identificatie,
+    Rol.ann_identificatie,
+)
+
+
+def _betrokkene_numbers(gerelateerde: etree._Element | None) -> list[str]:
+    """The numbers a selection gives for a betrokkene.
+
+    StUF-ZKN selects by the betrokkene's ``identificatie`` (zkn0310
+    BTR-gerelateerdeVraagSelectie: the BSN of a natuurlijk persoon, the RSIN
+    of a niet-natuurlijk persoon). Clients also send the subtype with its
+    own number (``natuurlijkPersoon/inp.bsn``), which the schema refuses but
+    "report" mode lets through; both are understood.
+    """
+    numbers = [text(gerelateerde, "identificatie")]
+    for soort, element in (
+        ("natuurlijkPersoon", "inp.bsn"),
+        ("nietNatuurlijkPersoon", "inn.nnpId"),
+        ("vestiging", "vestigingsNummer"),
+        ("medewerker", "identificatie"),
+        ("organisatorischeEenheid", "identificatie"),
+    ):
+        numbers.append(text(child(gerelateerde, soort), element))
+    return [number for number in numbers if number]
+
+
+def _search(session: Session, gelijk: etree._Element, request: Request) -> list[Zaak]:
+    query = sa.select(Zaak)
+    criteria = 0
+    zaaktype = text(gelijk, "isVan/gerelateerde/code")
+    if zaaktype:
+        query = query.where(Zaak.zaaktype_code == zaaktype)
+        criteria += 1
+    for relation, (rol, _) in parse.ROLLEN.items():
+        betrokkene = path(gelijk, f"{relation}/gerelateerde")
+        for number in _betrokkene_numbers(betrokkene):
+            matching = sa.select(Rol.zaak_id).where(
+                Rol.rol == rol,
+                sa.or_(*(column == number for column in _NUMBERS)),
+            )
+            query = query.where(Zaak.id.in_(matching))
+            criteria += 1
+    if not criteria:
+        raise refused(
+            "Vraag zonder selectie",
+            "gelijk moet een identificatie, een zaaktype (isVan/gerelateerde/code) "
+            "of een betrokkene (heeftAls.../gerelateerde) noemen",
+        )
+    query = query.order_by(Zaak.identificatie).limit(request.maximum_aantal())
+    return list(session.execute(query.options(*_LOAD)).scalars())
