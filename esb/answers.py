@@ -32,6 +32,8 @@ _S = f"{{{NS_STUF}}}"
 
 # Refnummer and Tijdstip in stuf0301.xsd: at most 40 characters, 8-17 digits.
 REFNUMMER_MAX = 40
+# Longest path or rule text of one violation in detailsXML.
+VIOLATION_MAX = 1000
 # StUF:Systeem in stuf0301.xsd: (minLength, maxLength) of each part.
 PARTY_LIMITS = {
     "organisatie": (0, 200),
@@ -179,8 +181,10 @@ def foutbericht(
             )
             if violation.line is not None:
                 item.set("regel", str(violation.line))
-            item.set("pad", violation.path)
-            item.text = violation.rule
+            # A rule may quote the offending name or value, which a hostile
+            # sender can make megabytes long.
+            item.set("pad", _clip(violation.path, VIOLATION_MAX))
+            item.text = _clip(violation.rule, VIOLATION_MAX)
     return bericht
 
 

@@ -38,18 +38,14 @@ class _NothingOutside(etree.Resolver):
         return self.resolve_string("", context, base_url=None)
 
 
-def _parser(encoding: str | None = None) -> etree.XMLParser:
+def _parser(encoding: str | None = None, huge: bool = False) -> etree.XMLParser:
     parser = etree.XMLParser(
         encoding=encoding,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        # ZDS documents travel base64-encoded in one text node; libxml2
-        # refuses text nodes over 10 MB without XML_PARSE_HUGE. Size is
-        # bounded by the transport's limit, depth by EMO's own check, and
-        # entities are never expanded, so "huge" opens no door.
-        huge_tree=True,
+        huge_tree=huge,
         collect_ids=False,
         remove_comments=True,
         remove_pis=True,
@@ -61,6 +57,13 @@ def _parser(encoding: str | None = None) -> etree.XMLParser:
 # One parser per thread is libxml2's rule; lxml keeps a parser's context per
 # thread itself, so a module-level parser is safe to share.
 _PARSER = _parser()
+# ZDS documents travel base64-encoded in one text node, and libxml2 refuses a
+# text node over 10 MB unless XML_PARSE_HUGE is set. That flag also lifts
+# libxml2's other limits (names, attributes, entity amplification), so only a
+# document that failed on the text-node limit alone is parsed again with it;
+# its size is bounded by the transport's limit and its depth by EMO's check.
+_HUGE_PARSER = _parser(huge=True)
+_TEXT_TOO_LONG = "Text node too long"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,12 @@ def parse_xml(
                     f"Onbekende tekenset '{charset}' in Content-Type",
                 ) from exc
     try:
-        root = etree.fromstring(raw, parser)
+        try:
+            root = etree.fromstring(raw, parser)
+        except etree.XMLSyntaxError as exc:
+            if parser is not _PARSER or _TEXT_TOO_LONG not in (exc.msg or ""):
+                raise
+            root = etree.fromstring(raw, _HUGE_PARSER)
     except etree.XMLSyntaxError as exc:
         raise EnvelopeError(
             "StUF055",
