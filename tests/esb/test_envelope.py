@@ -36,8 +36,9 @@ def test_nesting_deeper_than_the_limit_is_refused() -> None:
 
 
 def test_two_messages_in_one_body_are_refused() -> None:
+    body = "<s:Body><a/><b/></s:Body>"
     envelope = parse_xml(
-        f'<s:Envelope xmlns:s="{NS_SOAP11}"><s:Body><a/><b/></s:Body></s:Envelope>'.encode()
+        f'<s:Envelope xmlns:s="{NS_SOAP11}">{body}</s:Envelope>'.encode()
     )
     with pytest.raises(EnvelopeError, match="meer dan één bericht"):
         open_envelope(envelope)
