@@ -143,17 +143,24 @@ def _syntax_details(exc: etree.XMLSyntaxError) -> str:
 
 
 def _depth(root: etree._Element, limit: int) -> int:
-    """The nesting depth of ``root``, counting stops just past ``limit``."""
-    deepest = 0
-    stack: list[tuple[etree._Element, int]] = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        stack.extend((child, depth + 1) for child in element)
-    return deepest
+    """The nesting depth of ``root`` if it is at most ``limit``, else ``limit + 1``.
+
+    One compiled XPath per limit, evaluated by libxml2: asking whether any
+    element sits ``limit + 1`` levels deep walks the tree in C, where a
+    Python walk would make a proxy object per element.
+    """
+    return limit + 1 if _too_deep(limit)(root) else limit
+
+
+_DEEPER: dict[int, etree.XPath] = {}
+
+
+def _too_deep(limit: int) -> etree.XPath:
+    check = _DEEPER.get(limit)
+    if check is None:
+        # "/*/*/.../*" with limit + 1 steps: some element at depth limit + 1.
+        check = _DEEPER[limit] = etree.XPath("boolean(" + "/*" * (limit + 1) + ")")
+    return check
 
 
 def open_envelope(root: etree._Element) -> SoapRequest:

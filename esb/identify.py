@@ -271,16 +271,24 @@ def _child(element: etree._Element, local: str) -> etree._Element | None:
     # stuurgegevens element itself wrong often enough (it belongs to the sector
     # namespace, its children to StUF) that a strict lookup would refuse
     # messages that schema validation in "report" mode is meant to let through.
-    for child in element:
-        if isinstance(child.tag, str) and etree.QName(child).localname == local:
-            return child
-    return None
+    # "{*}" matches any namespace and none (lxml's ElementPath), in C.
+    return element.find("{*}" + local)
 
 
-def _text(element: etree._Element | None, local: str) -> str | None:
+def _children(element: etree._Element | None) -> dict[str, etree._Element]:
+    """The element children of ``element`` by local name, the first of each."""
+    found: dict[str, etree._Element] = {}
     if element is None:
-        return None
-    child = _child(element, local)
+        return found
+    for child in element:
+        tag = child.tag
+        if isinstance(tag, str):
+            found.setdefault(tag.rpartition("}")[2], child)
+    return found
+
+
+def _text(children: dict[str, etree._Element], local: str) -> str | None:
+    child = children.get(local)
     if child is None or child.text is None:
         return None
     return child.text.strip() or None
@@ -289,11 +297,12 @@ def _text(element: etree._Element | None, local: str) -> str | None:
 def _party(element: etree._Element | None) -> Party:
     if element is None:
         return Party()
+    children = _children(element)
     return Party(
-        organisatie=_text(element, "organisatie"),
-        applicatie=_text(element, "applicatie"),
-        administratie=_text(element, "administratie"),
-        gebruiker=_text(element, "gebruiker"),
+        organisatie=_text(children, "organisatie"),
+        applicatie=_text(children, "applicatie"),
+        administratie=_text(children, "administratie"),
+        gebruiker=_text(children, "gebruiker"),
     )
 
 
@@ -306,15 +315,17 @@ def read_stuurgegevens(body: etree._Element) -> Stuurgegevens:
             "Stuurgegevens ontbreken",
             details=f"{etree.QName(body).localname} heeft geen stuurgegevens",
         )
+    # One pass over the stuurgegevens' children, not one search per field.
+    children = _children(element)
     return Stuurgegevens(
-        berichtcode=_text(element, "berichtcode") or "",
-        zender=_party(_child(element, "zender")),
-        ontvanger=_party(_child(element, "ontvanger")),
-        referentienummer=_text(element, "referentienummer"),
-        tijdstip_bericht=_text(element, "tijdstipBericht"),
-        cross_refnummer=_text(element, "crossRefnummer"),
-        entiteittype=_text(element, "entiteittype"),
-        functie=_text(element, "functie"),
+        berichtcode=_text(children, "berichtcode") or "",
+        zender=_party(children.get("zender")),
+        ontvanger=_party(children.get("ontvanger")),
+        referentienummer=_text(children, "referentienummer"),
+        tijdstip_bericht=_text(children, "tijdstipBericht"),
+        cross_refnummer=_text(children, "crossRefnummer"),
+        entiteittype=_text(children, "entiteittype"),
+        functie=_text(children, "functie"),
     )
 
 
@@ -325,7 +336,7 @@ def _parameters(body: etree._Element) -> dict[str, str]:
     found: dict[str, str] = {}
     for child in element:
         if isinstance(child.tag, str) and child.text and child.text.strip():
-            found[etree.QName(child).localname] = child.text.strip()
+            found[child.tag.rpartition("}")[2]] = child.text.strip()
     return found
 
 

@@ -82,12 +82,17 @@ def _closed(result: object, site: server.Site) -> None:
 
 
 def _content_type(request: server.Request) -> tuple[str | None, str | None]:
+    """The media type and charset of the request (RFC 9110 section 8.3.1)."""
     header = _header(request, "content-type")
     if not header:
         return None, None
-    parsed = MimeHeaders()
-    parsed["content-type"] = header
-    return parsed.get_content_type(), parsed.get_param("charset")  # type: ignore[return-value]
+    media_type, *parameters = header.split(";")
+    charset = None
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    return media_type.strip().lower() or None, charset
 
 
 def _write(request: server.Request, answer: Answer) -> None:
@@ -392,7 +397,11 @@ def make_site(
     request_class = type(
         "BrokerRequest", (LimitedRequest,), {"max_body_bytes": max_body_bytes}
     )
-    site = server.Site(Root(broker_ref, status, admin), requestFactory=request_class)
+    site = server.Site(
+        Root(broker_ref, status, admin),
+        requestFactory=request_class,
+        parsePOSTFormSubmission=False,
+    )
     site.protocol = BrokerChannel  # type: ignore[assignment]
     site.displayTracebacks = False
     site.noisy = False

@@ -59,6 +59,9 @@ class PendingWrite(Generic[T]):
 
     write: Write[T]
     future: Future[T]
+    # Fired in the reactor thread once the batch holding the write is
+    # settled; None for writes submitted with submit_future().
+    deferred: Deferred[T] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,11 @@ def commit_batch(connection: sa.Connection, items: Sequence[PendingWrite[Any]]) 
     return True
 
 
+def _fire_all(fired: list[tuple[Deferred[Any], Future[Any]]]) -> None:
+    for deferred, future in fired:
+        _fire(deferred, future)
+
+
 def _fire(deferred: Deferred[T], future: Future[T]) -> None:
     exc = future.exception()
     if exc is None:
@@ -210,27 +218,38 @@ class GroupCommitWriter:
         Safe from any thread. After :meth:`stop` the future fails at once with
         :class:`WriterStoppedError`.
         """
+        return self._queue_write(write, None).future
+
+    def _queue_write(
+        self, write: Write[T], deferred: Deferred[T] | None
+    ) -> PendingWrite[T]:
         future: Future[T] = Future()
+        pending = PendingWrite(write, future, deferred)
         with self._lock:
             if self._stopping:
                 future.set_exception(WriterStoppedError("the journal writer stopped"))
-                return future
-            self._queue.append(PendingWrite(write, future))
+                if deferred is not None:
+                    self._reactor.callFromThread(_fire, deferred, future)
+                return pending
+            self._queue.append(pending)
             self._lock.notify()
-        return future
+        return pending
 
     def submit(self, write: Write[T]) -> Deferred[T]:
         """Queue ``write``; the Deferred fires in the reactor thread after
         the batch holding it committed, with what ``write`` returned, or
         errbacks with what it raised (database errors as JournalError).
         """
-        reactor = self._reactor
         deferred: Deferred[T] = Deferred()
-        future = self.submit_future(write)
-        future.add_done_callback(
-            lambda done: reactor.callFromThread(_fire, deferred, done)
-        )
+        self._queue_write(write, deferred)
         return deferred
+
+    def _settled(self, batch: list[PendingWrite[Any]]) -> None:
+        """Fire the batch's Deferreds: one hop to the reactor thread for the
+        whole batch, not one wake-up per write."""
+        fired = [(item.deferred, item.future) for item in batch if item.deferred]
+        if fired:
+            self._reactor.callFromThread(_fire_all, fired)
 
     def stop(self) -> Deferred[None]:
         """Take no new writes, commit the queued ones, end the thread.
@@ -280,6 +299,7 @@ class GroupCommitWriter:
                         continue
                 committed = commit_batch(connection, batch)
                 self._count(batch)
+                self._settled(batch)
                 if not committed:
                     # The connection may be broken; the next batch gets a new
                     # one, so a database that comes back is used again.
@@ -303,6 +323,7 @@ class GroupCommitWriter:
                 if item.future.set_running_or_notify_cancel():
                     item.future.set_exception(exc)
             self._count(batch)
+            self._settled(batch)
             return None
 
     def _count(self, batch: list[PendingWrite[Any]]) -> None:
