@@ -250,3 +250,39 @@ def test_a_unique_message_id_per_answer(bg_broker: RunningBroker) -> None:
 
     assert first.findtext(path) != second.findtext(path)
     assert uuid.UUID(hex=first.findtext(path) or "")
+
+
+def test_the_initiators_of_the_example_zaken_become_clients(
+    bg_broker: RunningBroker, official: SchemaRegistry
+) -> None:
+    """The default routes send a copy of every ZDS message to the
+    klantregister: after the real creeerZaak requests are replayed at
+    /stuf/zds, their initiators are found by BSN at /stuf/bg, once each."""
+    import time
+
+    from tests.conftest import EXAMPLES
+    from tests.esb.conftest import soap_action_for
+
+    for path in (
+        EXAMPLES / "gisvg-flow" / "creeerZaak_Lk01.request.xml",
+        EXAMPLES / "regressions" / "Issue332-creeerZaak_Lk01.request.xml",
+        EXAMPLES / "haarlem" / "creeerzaakRequest.xml",
+    ):
+        action = soap_action_for(path)
+        bg_broker.post(path.read_bytes(), f'"{action}"')
+
+    for bsn, geslachtsnaam in (("111111110", None), ("900070511", "Mug")):
+        found: list[etree._Element] = []
+        deadline = time.monotonic() + 30
+        while not found and time.monotonic() < deadline:
+            # The copy is delivered on its own, after the zaakregister answered.
+            status, body = post(bg_broker, vraag("NPS", {"bsn": bsn}))
+            assert status == 200, body
+            answer = bericht(body)
+            assert official.validate(answer) == []
+            found = answered(answer)
+            if not found:
+                time.sleep(0.2)
+        assert len(found) == 1, f"initiator {bsn} not learnt once"
+        if geslachtsnaam:
+            assert value(found[0], "geslachtsnaam") == geslachtsnaam
