@@ -1,0 +1,72 @@
+"""The one Alembic environment that EMO's databases share.
+
+The journal, the zaakregister and the klantregister each keep their own
+migrations, version table and table prefix, so they can live in one database
+or in three. Their ``env.py`` files call :func:`run_migrations` with those.
+This module imports nothing of the broker: the registers use it too.
+
+An open connection comes in through ``config.attributes["connection"]`` (how
+EMO migrates at start-up); the ``alembic`` command line gives only a URL. On
+PostgreSQL, processes starting together take an advisory lock per owner, so
+one of them migrates while the others wait. Migrations run online only.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context
+
+
+def run_migrations(
+    metadata: sa.MetaData,
+    *,
+    version_table: str,
+    lock_key: int,
+    owner: str,
+    table_prefix: str,
+) -> None:
+    """Run the migrations of ``owner`` (e.g. "the journal") in this env.py."""
+    if context.is_offline_mode():
+        raise RuntimeError(f"{owner}'s migrations run online only")
+
+    def include_object(
+        obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
+    ) -> bool:
+        # Other components' tables may share the database; autogenerate must
+        # not propose dropping them.
+        if kind == "table" and reflected and compare_to is None:
+            return bool(name and name.startswith(table_prefix))
+        return True
+
+    def migrate(connection: sa.Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=version_table,
+            include_object=include_object,
+            compare_type=True,
+            # SQLite cannot ALTER most of a table; batch mode copies it.
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key}
+                )
+            context.run_migrations()
+
+    config = context.config
+    connection = config.attributes.get("connection")
+    if isinstance(connection, sa.Connection):
+        migrate(connection)
+        return
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no connection and no sqlalchemy.url given to Alembic")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            migrate(connection)
+            connection.commit()
+    finally:
+        engine.dispose()
