@@ -100,8 +100,27 @@ def run(settings: Settings) -> int:
         # then runs between messages.
         IReactorFromThreads(reactor).callFromThread(service.reload)
 
+    stopping: list[bool] = []
+
+    def on_stop(signum: int, frame: object) -> None:
+        # Twisted's own handler calls reactor.stop() for every signal and logs
+        # a traceback on the second; an operator who presses Ctrl-C twice or
+        # sends SIGTERM again while messages finish deserves a plain answer.
+        if stopping:
+            log.info("Already stopping; finishing messages in flight")
+            return
+        stopping.append(True)
+        log.info("Received {signal}, stopping", signal=signal.Signals(signum).name)
+        IReactorFromThreads(reactor).callFromThread(reactor.stop)
+
+    def install_stop_handlers() -> None:
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+
     signal.signal(signal.SIGHUP, on_hup)
     reactor.addSystemEventTrigger("before", "shutdown", service.stop)
+    # After the reactor installed its own handlers, replace those for stop.
+    reactor.callWhenRunning(install_stop_handlers)
     reactor.run()
     return 0
 
