@@ -13,8 +13,12 @@ one of them migrates while the others wait. Migrations run online only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
-from alembic import context
+from alembic import command, context
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 
 
 def run_migrations(
@@ -70,3 +74,36 @@ def run_migrations(
             connection.commit()
     finally:
         engine.dispose()
+
+
+# Outside a migration run: the helpers each owner's module wraps.
+
+
+def alembic_config(migrations: Path, url: str | None = None) -> Config:
+    """An Alembic configuration for the migrations in ``migrations``.
+
+    There is no ``alembic.ini``; write a migration with
+    ``command.revision(<owner>.alembic_config(url), "what", autogenerate=True)``.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    if url is not None:
+        # Config values go through configparser interpolation: escape "%".
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(connection: sa.Connection, migrations: Path) -> None:
+    """Run every migration not yet applied and commit."""
+    config = alembic_config(migrations)
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+    connection.commit()
+
+
+def current_revision(connection: sa.Connection, version_table: str) -> str | None:
+    """The revision the database is at; None before the first migration."""
+    migration = MigrationContext.configure(
+        connection, opts={"version_table": version_table}
+    )
+    return migration.get_current_revision()

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from esb import alembic_env as migrations_env
 from esb.errors import StufFault
 
 T = TypeVar("T")
@@ -57,35 +56,18 @@ def database_url(setting: str | None = None) -> str:
 
 
 def alembic_config(url: str | None = None) -> Config:
-    """An Alembic configuration for the klantregister's migrations.
-
-    There is no ``alembic.ini``; the next migration is written with::
-
-        command.revision(alembic_config("sqlite:///var/klantregister.db"),
-                         "what changes", autogenerate=True, rev_id="0002")
-    """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    if url is not None:
-        # Config values pass through configparser interpolation.
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+    """An Alembic configuration for the klantregister's migrations."""
+    return migrations_env.alembic_config(MIGRATIONS, url)
 
 
 def upgrade(connection: sa.Connection) -> None:
-    """Apply every migration not yet applied, and commit."""
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-    connection.commit()
+    """Run every migration not yet applied and commit."""
+    migrations_env.upgrade(connection, MIGRATIONS)
 
 
 def current_revision(connection: sa.Connection) -> str | None:
-    """The migration the database is at; None before the first."""
-    context = MigrationContext.configure(
-        connection, opts={"version_table": VERSION_TABLE}
-    )
-    return context.get_current_revision()
+    """The revision the database is at; None before the first migration."""
+    return migrations_env.current_revision(connection, VERSION_TABLE)
 
 
 def _sqlite_engine(url: sa.URL, pool_size: int) -> sa.Engine:

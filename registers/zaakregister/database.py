@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from twisted.logger import Logger
 
+from esb import alembic_env as migrations_env
 from esb.errors import StufFault
 from registers.zaakregister.model import Base, overlong
 
@@ -44,36 +43,18 @@ class Conflict(Exception):
 
 
 def alembic_config(url: str | None = None) -> Config:
-    """An Alembic configuration for the zaakregister's migrations.
-
-    There is no ``alembic.ini``; write the next migration with::
-
-        from alembic import command
-        command.revision(alembic_config("sqlite:///var/zaakregister.db"),
-                         "what changes", autogenerate=True, rev_id="0002")
-    """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    if url is not None:
-        # Config values go through configparser interpolation: escape "%".
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+    """An Alembic configuration for the zaakregister's migrations."""
+    return migrations_env.alembic_config(MIGRATIONS, url)
 
 
 def upgrade(connection: sa.Connection) -> None:
     """Run every migration not yet applied and commit."""
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-    connection.commit()
+    migrations_env.upgrade(connection, MIGRATIONS)
 
 
 def current_revision(connection: sa.Connection) -> str | None:
-    """The revision the database is at; ``None`` before the first migration."""
-    context = MigrationContext.configure(
-        connection, opts={"version_table": VERSION_TABLE}
-    )
-    return context.get_current_revision()
+    """The revision the database is at; None before the first migration."""
+    return migrations_env.current_revision(connection, VERSION_TABLE)
 
 
 def _sqlite_engine(url: sa.URL, pool_size: int) -> sa.Engine:
