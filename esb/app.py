@@ -116,6 +116,7 @@ class BrokerService:
             self.status,
             max_body_bytes=self.settings.max_body_bytes,
             admin=self.admin,
+            mounts=self._mounts(),
         )
         from twisted.internet.error import CannotListenError
 
@@ -140,6 +141,15 @@ class BrokerService:
         )
         self._apply_sources(self.broker)
         return self.port
+
+    def _mounts(self) -> dict[bytes, Any]:
+        """Applications served beside the broker: the zaakzoeker, when
+        emo.yaml has a ``zaakzoeker`` section."""
+        if self.settings.zaakzoeker is None:
+            return {}
+        from zaakzoeker.wsgi import mount
+
+        return {b"zaakzoeker": mount(self.settings)}
 
     def current_broker(self) -> Broker:
         assert self.broker is not None

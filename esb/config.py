@@ -45,6 +45,9 @@ class Settings:
     # Days finished messages stay in the journal; None keeps them for ever.
     keep_delivered_days: float | None = 30.0
     keep_dead_days: float | None = 90.0
+    # The ``zaakzoeker`` section of emo.yaml as written (None: no zaakzoeker);
+    # zaakzoeker.settings checks it, with paths relative to config_dir.
+    zaakzoeker: Mapping[str, Any] | None = None
 
     @property
     def routes_path(self) -> Path:
@@ -107,6 +110,7 @@ _KEYS = {
     "system",
     "routes",
     "retention",
+    "zaakzoeker",
 }
 
 
@@ -143,6 +147,11 @@ def _apply_file(settings: Settings, path: Path) -> Settings:
         changes["schemas"] = tuple(base / str(entry) for entry in entries)
     if "retention" in document:
         changes.update(_retention(path, document["retention"]))
+    if "zaakzoeker" in document:
+        section = document["zaakzoeker"]
+        if section is not None and not isinstance(section, dict):
+            raise ConfigError(f"{path}: 'zaakzoeker' must be a mapping of settings")
+        changes["zaakzoeker"] = section
     if "system" in document:
         system = document["system"] or {}
         if not isinstance(system, dict) or not system.get("applicatie"):

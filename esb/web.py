@@ -9,7 +9,7 @@ over the size limit are discarded as they arrive, never held in memory.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.message import Message as MimeHeaders
 from typing import Any
 
@@ -342,9 +342,12 @@ class Root(resource.Resource):
         broker_ref: Callable[[], Broker],
         status: Callable[[], dict[str, Any]],
         admin: AdminHandler | None = None,
+        mounts: Mapping[bytes, resource.Resource] | None = None,
     ) -> None:
         super().__init__()
         self._broker_ref = broker_ref
+        # Whole applications under a first path segment (b"zaakzoeker").
+        self.mounts = dict(mounts or {})
         self._plain_endpoints: dict[str, PlainEndpoint] = {}
         self.admin = Admin(admin) if admin else None
         self.endpoints = {
@@ -360,6 +363,9 @@ class Root(resource.Resource):
     def getChildWithDefault(
         self, path: bytes, request: server.Request
     ) -> resource.Resource:
+        mounted = self.mounts.get(path)
+        if mounted is not None:
+            return mounted
         full = request.path.rstrip(b"/") or b"/"
         if self.admin is not None and full.startswith(b"/admin/"):
             return self.admin
@@ -392,13 +398,14 @@ def make_site(
     *,
     max_body_bytes: int,
     admin: AdminHandler | None = None,
+    mounts: Mapping[bytes, resource.Resource] | None = None,
 ) -> server.Site:
     """The Twisted site serving the broker."""
     request_class = type(
         "BrokerRequest", (LimitedRequest,), {"max_body_bytes": max_body_bytes}
     )
     site = server.Site(
-        Root(broker_ref, status, admin),
+        Root(broker_ref, status, admin, mounts),
         requestFactory=request_class,
         parsePOSTFormSubmission=False,
     )
