@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from esb.envelope import soap_envelope, soap_fault
+from esb.envelope import soap_fault
 from esb.errors import DETAILS_MAX, OMSCHRIJVING_MAX, StufFault
 from esb.message import NS_STUF, Party, Stuurgegevens
 
@@ -207,9 +207,65 @@ def confirmation_answer(
     referentienummer: str,
     now: float | None = None,
 ) -> Answer:
-    """A Bv03 in a SOAP envelope, HTTP 200."""
-    body = bv03(request, system=system, referentienummer=referentienummer, now=now)
-    return Answer(200, soap_envelope(body))
+    """A Bv03 in a SOAP envelope, HTTP 200.
+
+    Every accepted kennisgeving gets one, so it is written from a template
+    rather than built as a tree: the bytes are the same as
+    ``soap_envelope(bv03(...))`` (tests/esb/test_answers.py compares them).
+    """
+    zender = request.ontvanger if request.ontvanger.applicatie else system
+    cross = request.referentienummer or referentienummer
+    text = (
+        _BV03_HEAD
+        + _party_xml("zender", zender)
+        + _party_xml("ontvanger", request.zender)
+        + "<StUF:referentienummer>"
+        + _escape(referentienummer[:REFNUMMER_MAX])
+        + "</StUF:referentienummer><StUF:tijdstipBericht>"
+        + stuf_tijdstip(now)
+        + "</StUF:tijdstipBericht><StUF:crossRefnummer>"
+        + _escape(cross[:REFNUMMER_MAX])
+        + _BV03_TAIL
+    )
+    return Answer(200, text.encode("utf-8"))
+
+
+_BV03_HEAD = (
+    "<?xml version='1.0' encoding='UTF-8'?>\n"
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+    f'<soap:Body><StUF:Bv03Bericht xmlns:StUF="{NS_STUF}"><StUF:stuurgegevens>'
+    "<StUF:berichtcode>Bv03</StUF:berichtcode>"
+)
+_BV03_TAIL = (
+    "</StUF:crossRefnummer></StUF:stuurgegevens></StUF:Bv03Bericht>"
+    "</soap:Body></soap:Envelope>"
+)
+
+
+def _escape(text: str) -> str:
+    """Text content escaped as libxml2 writes it."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+def _party_xml(tag: str, party: Party) -> str:
+    """``_party`` as text: the parts present, clipped to their maximum."""
+    parts = [f"<StUF:{tag}>"]
+    for field, (_least, most) in PARTY_LIMITS.items():
+        value = getattr(party, field)
+        if value:
+            parts.append(f"<StUF:{field}>{_escape(value[:most])}</StUF:{field}>")
+    if len(parts) == 1:
+        return f"<StUF:{tag}/>"
+    parts.append(f"</StUF:{tag}>")
+    return "".join(parts)
 
 
 def fault_answer(

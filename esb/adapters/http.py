@@ -27,33 +27,28 @@ delivery engine's own time-out reads as one.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from io import BytesIO
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
 from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.internet import defer, error, reactor
-from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web._newclient import RequestNotSent
-from twisted.web.client import (
-    Agent,
-    BrowserLikePolicyForHTTPS,
-    FileBodyProducer,
-    HTTPConnectionPool,
-    RequestTransmissionFailed,
-    ResponseDone,
-    ResponseFailed,
-)
-from twisted.web.http import PotentialDataLoss
-from twisted.web.http_headers import Headers
-from twisted.web.iweb import IPolicyForHTTPS, IResponse
+from twisted.web.client import BrowserLikePolicyForHTTPS
+from twisted.web.iweb import IPolicyForHTTPS
 
 from esb.adapters.base import Delivered, DeliveryError, Outbound, setting
+from esb.adapters.connections import (
+    AnswerError,
+    ConnectionPool,
+    HttpAnswer,
+    HttpConnection,
+    request_head,
+)
 from esb.adapters.tls import BasicAuth, TlsPolicy, TlsSettings, check_keys
 from esb.errors import ConfigError
 from esb.message import NS_SOAP11, NS_SOAP12, NS_STUF
@@ -69,10 +64,11 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     error.ConnectError,
     error.DNSLookupError,
     error.ConnectionLost,
-    ResponseFailed,
-    RequestTransmissionFailed,
-    RequestNotSent,
+    error.ConnectionDone,
+    error.TimeoutError,
+    AnswerError,
     SSL.Error,
+    VerificationError,
 )
 
 CLIENT_KEYS = ("url", "headers", "tls", "auth", "max_connections")
@@ -89,23 +85,12 @@ _ANSWER_PARSER = etree.XMLParser(
 _FAULT_WITHIN = 64 * 1024
 _FOUTBERICHTEN = frozenset({"Fo01Bericht", "Fo02Bericht", "Fo03Bericht"})
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    """What the destination answered."""
-
-    status: int
-    content_type: str | None
-    body: bytes
-
 
 class HttpClient:
     """Sends requests to one URL over a pool of persistent connections.
 
-    Built once per destination; TLS material and the basic-auth header are
-    prepared here, not per request.
+    Built once per destination; TLS material, the connection pool and the
+    headers sent with every request are prepared here, not per request.
     """
 
     def __init__(
@@ -142,51 +127,35 @@ class HttpClient:
                 destination=destination,
                 url=url,
             )
+        try:
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError as exc:
+            raise ConfigError(f"destination '{destination}': {url}: {exc}") from exc
         self.destination = destination
         self.url = url
         self.timeout = timeout
-        self.headers = {str(k): str(v) for k, v in (headers or {}).items()}
+        self.max_connections = max_connections
+        self.headers = {str(k): _header_value(v) for k, v in (headers or {}).items()}
         if auth is not None:
             self.headers["Authorization"] = auth.header
         self.policy: IPolicyForHTTPS = (
             TlsPolicy(destination, tls) if tls else BrowserLikePolicyForHTTPS()
         )
-        self.pool = HTTPConnectionPool(reactor, persistent=True)
-        self.pool.maxPersistentPerHost = max_connections
-        # A POST is not idempotent: a request that failed on a stale
-        # connection is the delivery engine's to retry, with a journal entry.
-        self.pool.retryAutomatically = False
-        self.agent = self._agent()
+        self.pools: dict[tuple[str, str, int], ConnectionPool] = {}
 
-    def _agent(self) -> Agent:
-        return Agent(
-            reactor,
-            contextFactory=self.policy,
-            connectTimeout=self.timeout,
-            pool=self.pool,
-        )
-
-    def _one_connection_per_request(self) -> None:
-        """Stop keeping connections open to a server that closes them.
-
-        An HTTP/1.0 server closes the connection after each answer (RFC 7230
-        section 6.3), but Twisted's pool keeps it as if it were HTTP/1.1 and
-        the next request fails on it. Old servers (wsgiref, under many a
-        spyne service) speak HTTP/1.0; from the first such answer on, every
-        request gets a connection of its own.
-        """
-        if not self.pool.persistent:
-            return
-        stale = self.pool
-        self.pool = HTTPConnectionPool(reactor, persistent=False)
-        self.agent = self._agent()
-        # Next turn: the connection of this answer is in the pool by then.
-        reactor.callLater(0, stale.closeCachedConnections)
-        log.info(
-            "Destination {destination} answers in HTTP/1.0: one connection "
-            "per request from now on",
-            destination=self.destination,
-        )
+    def _pool(self, scheme: str, host: str, port: int) -> ConnectionPool:
+        key = (scheme, host, port)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = ConnectionPool(
+                reactor,
+                host,
+                port,
+                tls=self.policy if scheme == "https" else None,
+                connect_timeout=self.timeout,
+                keep=self.max_connections,
+            )
+        return pool
 
     @classmethod
     def from_settings(
@@ -223,39 +192,68 @@ class HttpClient:
         *,
         method: str = "POST",
         url: str | None = None,
+        timeout: bool = True,
     ) -> defer.Deferred[HttpAnswer]:
         """Send ``payload``; fires with the answer, whatever its status.
 
         Fails with DeliveryError (retryable) when no answer came: refused,
         reset, TLS failure, or the time-out passed. Cancelling aborts the
-        request and fails with CancelledError.
+        request and fails with CancelledError. ``timeout=False`` leaves the
+        time-out to the caller (the delivery engine sets its own).
         """
         target = url or self.url
-        sent = {**self.headers, **headers}
-        answer = _cancellable(self._exchange(method, target, payload, sent))
-        answer.addTimeout(self.timeout, reactor)
+        parts = urlsplit(target)
+        scheme = parts.scheme
+        host = parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        default_port = (scheme == "http" and port == 80) or (
+            scheme == "https" and port == 443
+        )
+        host_header = host if default_port else f"{host}:{port}"
+        if ":" in host and not host.startswith("["):
+            host_header = f"[{host}]" if default_port else f"[{host}]:{port}"
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        sent = {**self.headers}
+        for name, value in headers.items():
+            sent[name] = _header_value(value)
+        sent["Content-Length"] = str(len(payload))
+        head = request_head(method, path, host_header, sent) + b"\r\n"
+        answer = self._exchange(self._pool(scheme, host, port), head, payload)
+        if timeout:
+            answer.addTimeout(self.timeout, reactor)
         answer.addErrback(self._failed, target)
         return answer
 
-    @defer.inlineCallbacks
     def _exchange(
-        self, method: str, url: str, payload: bytes, headers: Mapping[str, str]
-    ) -> Generator[defer.Deferred[Any], Any, HttpAnswer]:
-        response: IResponse = yield self.agent.request(
-            method.encode("ascii"),
-            url.encode("ascii"),
-            Headers({name: [value] for name, value in headers.items()}),
-            FileBodyProducer(BytesIO(payload)),
-        )
-        if tuple(response.version[1:]) < (1, 1):
-            self._one_connection_per_request()
-        body: bytes = yield _read_body(response)
-        content_type = response.headers.getRawHeaders(b"content-type")
-        return HttpAnswer(
-            int(response.code),
-            content_type[0].decode("latin-1") if content_type else None,
-            body,
-        )
+        self, pool: ConnectionPool, head: bytes, payload: bytes
+    ) -> defer.Deferred[HttpAnswer]:
+        """Get a connection, send, and fire with the answer; cancelling at
+        any point closes what was opened and fails with CancelledError."""
+        current: defer.Deferred[Any] | None = None
+
+        def cancel(_: defer.Deferred[HttpAnswer]) -> None:
+            if current is not None and not current.called:
+                current.cancel()
+
+        outer: defer.Deferred[HttpAnswer] = defer.Deferred(cancel)
+
+        def connected(connection: HttpConnection) -> None:
+            nonlocal current
+            if outer.called:  # cancelled while connecting
+                pool.release(connection)
+                return
+            current = connection.request(head, payload)
+            current.addCallbacks(outer.callback, failed)
+
+        def failed(failure: Failure) -> None:
+            if not outer.called:
+                outer.errback(failure)
+
+        current = pool.connection()
+        current.addCallbacks(connected, failed)
+        return outer
 
     def _failed(self, failure: Failure, url: str) -> Failure:
         if failure.check(defer.TimeoutError):
@@ -269,85 +267,14 @@ class HttpClient:
         return failure
 
     def close(self) -> defer.Deferred[None]:
-        closed: defer.Deferred[None] = self.pool.closeCachedConnections()
-        return closed
+        for pool in self.pools.values():
+            pool.close()
+        return defer.succeed(None)
 
 
-def _cancellable(inner: defer.Deferred[T]) -> defer.Deferred[T]:
-    """``inner``, such that cancelling aborts it and fails with CancelledError.
-
-    Cancelling Twisted's HTTP client aborts the connection, but the request's
-    Deferred then fails with ResponseNeverReceived or the like; callers that
-    cancel (``addTimeout`` above all) expect CancelledError.
-    """
-    cancelled = False
-
-    def cancel(_: defer.Deferred[T]) -> None:
-        nonlocal cancelled
-        cancelled = True
-        inner.cancel()
-
-    outer: defer.Deferred[T] = defer.Deferred(cancel)
-
-    def relay(result: T | Failure) -> None:
-        # After a cancel, outer has failed already; inner's own ending is of
-        # no more interest.
-        if cancelled:
-            return
-        if isinstance(result, Failure):
-            outer.errback(result)
-        else:
-            outer.callback(result)
-
-    inner.addBoth(relay)
-    return outer
-
-
-class _BodyCollector(Protocol):
-    """Gathers an answer's body; ``finished`` fires with it."""
-
-    def __init__(self, finished: defer.Deferred[bytes]) -> None:
-        self.finished = finished
-        self.parts: list[bytes] = []
-
-    def dataReceived(self, data: bytes) -> None:
-        self.parts.append(data)
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self.finished.called:
-            return  # cancelled
-        # PotentialDataLoss: an HTTP/1.0 server ends its answer by closing the
-        # connection, which Twisted cannot tell from a cut-off one. Take it.
-        if reason.check(ResponseDone, PotentialDataLoss):
-            self.finished.callback(b"".join(self.parts))
-        else:
-            self.finished.errback(reason)
-
-
-def _read_body(response: IResponse) -> defer.Deferred[bytes]:
-    """The body of ``response``; cancelling closes the connection at once."""
-    collector: _BodyCollector
-
-    def cancel(_: defer.Deferred[bytes]) -> None:
-        transport = collector.transport
-        if transport is None:
-            return
-        # FIXME: Twisted 26.10 hands the body to a TransportProxyProducer,
-        # which has loseConnection but no abortConnection, so its own
-        # readBody cannot abort (it warns instead). loseConnection is not
-        # enough: over TLS it waits for the server's close_notify, which a
-        # hung server never sends. Abort the real transport behind the proxy.
-        behind = getattr(transport, "_producer", None)
-        abort = getattr(behind, "abortConnection", None)
-        if abort is not None:
-            abort()
-        else:
-            transport.loseConnection()
-
-    finished: defer.Deferred[bytes] = defer.Deferred(cancel)
-    collector = _BodyCollector(finished)
-    response.deliverBody(collector)
-    return finished
+def _header_value(value: object) -> str:
+    """A header value that cannot end its line early (no CR or LF in it)."""
+    return " ".join(str(value).splitlines())
 
 
 def _describe(exc: BaseException) -> str:

@@ -37,10 +37,10 @@ from lxml import etree
 from twisted.internet import defer
 
 from esb.adapters.base import Delivered, DeliveryError, Outbound
+from esb.adapters.connections import HttpAnswer
 from esb.adapters.http import (
     CLIENT_KEYS,
     RETRY_STATUSES,
-    HttpAnswer,
     HttpClient,
     read_fault,
 )

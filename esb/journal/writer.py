@@ -189,6 +189,7 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._queue: deque[PendingWrite[Any]] = deque()
         self._lock = threading.Condition()
+        self._idle = False
         self._started = False
         self._stopping = False
         self._stopped = threading.Event()
@@ -232,7 +233,10 @@ class GroupCommitWriter:
                     self._reactor.callFromThread(_fire, deferred, future)
                 return pending
             self._queue.append(pending)
-            self._lock.notify()
+            if self._idle:
+                # Only a writer waiting for work needs waking; one busy
+                # committing takes the queue when it is done.
+                self._lock.notify()
         return pending
 
     def submit(self, write: Write[T]) -> Deferred[T]:
@@ -283,7 +287,9 @@ class GroupCommitWriter:
     def _next_batch(self) -> list[PendingWrite[Any]] | None:
         with self._lock:
             while not self._queue and not self._stopping:
+                self._idle = True
                 self._lock.wait()
+                self._idle = False
             if not self._queue:
                 return None
             count = min(len(self._queue), self._max_batch)

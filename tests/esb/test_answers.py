@@ -171,3 +171,33 @@ def test_stuf_tijdstip_has_the_17_digit_form() -> None:
     """StUF Tijdstip: yyyymmddhhmmssfff."""
     value = stuf_tijdstip(1_700_000_000.25)
     assert len(value) == 17 and value.isdigit() and value.endswith("250")
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        REQUEST,
+        Stuurgegevens(
+            berichtcode="Lk01",
+            zender=Party(organisatie="A&B <gemeente>", applicatie="app\r\nmet ëen ☃"),
+            ontvanger=Party(),
+            referentienummer="ref&<>" + "x" * 60,
+        ),
+        Stuurgegevens(
+            berichtcode="Lk01",
+            zender=Party(applicatie="Z" * 80, gebruiker="g" * 150),
+            ontvanger=Party(applicatie="ZDS", administratie="adm"),
+            referentienummer=None,
+        ),
+    ],
+)
+def test_the_bv03_template_writes_what_the_tree_would(
+    request_: Stuurgegevens,
+) -> None:
+    from esb.envelope import soap_envelope
+
+    fast = confirmation_answer(
+        request_, system=SYSTEM, referentienummer="emo-7", now=1700000000.25
+    )
+    tree = bv03(request_, system=SYSTEM, referentienummer="emo-7", now=1700000000.25)
+    assert fast.body == soap_envelope(tree)

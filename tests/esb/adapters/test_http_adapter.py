@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from twisted.internet import defer
 
-from esb.adapters import http
+from esb.adapters import connections
 from esb.adapters.base import DeliveryError
 from esb.adapters.http import HttpAdapter
 from esb.adapters.stuf import StufAdapter
@@ -287,13 +287,15 @@ def test_cancelling_over_tls_closes_the_connection(
     """A TLS service that stops in the middle of its answer is cut off, not
     politely asked to close (which a hung server never answers)."""
     reading = threading.Event()
-    original = http._read_body
+    original = connections.HttpConnection.on_headers_complete
 
-    def read_body(response: Any) -> defer.Deferred[bytes]:
+    def headers_complete(connection: connections.HttpConnection) -> None:
+        original(connection)
         reading.set()
-        return original(response)
 
-    monkeypatch.setattr(http, "_read_body", read_body)
+    monkeypatch.setattr(
+        connections.HttpConnection, "on_headers_complete", headers_complete
+    )
     url = tls_backoffice.on("/slow", Behaviour(hang_in_body=True))
     sender = adapter(url, timeout=60, tls=client_tls(pki))
     attempt = reactor_thread.start(sender, outbound(b"<a/>"))

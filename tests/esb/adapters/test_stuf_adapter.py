@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from twisted.internet import defer, reactor
 
-from esb.adapters import http
+from esb.adapters import connections
 from esb.adapters.base import DeliveryError
 from esb.adapters.http import read_fault
 from esb.adapters.stuf import StufAdapter, charset_of
@@ -375,13 +375,15 @@ def test_cancelling_while_the_body_comes_in_aborts_the_request(
 ) -> None:
     """A service that sends its headers and then stops is cut off as well."""
     reading = threading.Event()
-    original = http._read_body
+    original = connections.HttpConnection.on_headers_complete
 
-    def read_body(response: Any) -> defer.Deferred[bytes]:
+    def headers_complete(connection: connections.HttpConnection) -> None:
+        original(connection)
         reading.set()
-        return original(response)
 
-    monkeypatch.setattr(http, "_read_body", read_body)
+    monkeypatch.setattr(
+        connections.HttpConnection, "on_headers_complete", headers_complete
+    )
     url = backoffice.on("/slow", Behaviour(hang_in_body=True))
     adapter = stuf(url, timeout=60)
     attempt = reactor_thread.start(adapter, outbound(VRAAG.read_bytes()))
