@@ -12,7 +12,7 @@ Settings under ``sources:`` in the routes file::
       binding_key: "#"               #   with this key
       error_exchange: stuf.fouten    # optional: where foutberichten go
       dead_letter_exchange: stuf.dlx # optional: where refused messages go
-      retry_seconds: 5               # wait before a message is given back
+      retry_seconds: 5               # first wait before a message is given back
 
 The queue is declared durable at every (re)connection, with
 ``x-dead-letter-exchange`` when ``dead_letter_exchange`` is set (RabbitMQ
@@ -31,7 +31,11 @@ header if it has one, and acknowledged by hand once the answer is known:
   ``dead_letter_exchange`` should keep the original. Never requeued: it
   would be refused again, for ever.
 - refused for EMO's own trouble (plek server): nacked with requeue after
-  ``retry_seconds``, so RabbitMQ gives it (to this or another broker) again.
+  a wait, so RabbitMQ gives it (to this or another broker) again. The wait
+  is ``retry_seconds`` and doubles with every such refusal in a row, up to
+  five minutes: trouble on EMO's side (the journal unreachable) is not the
+  message's, and should not be hammered. The first message handled well
+  resets it.
 
 A message that was being handled when the connection dropped is not acked;
 RabbitMQ gives it again and the journal answers it as before, delivering
@@ -59,6 +63,8 @@ from esb.routes.model import SourceDefinition
 from esb.sources.base import BrokerRef, Verdict, fault_verdict, read_answer
 
 log = Logger()
+
+RETRY_CAP_SECONDS = 300.0
 
 _GONE = (
     pika_errors.ChannelClosed,
@@ -134,6 +140,8 @@ class AmqpSource:
         # Messages to be given back later: token -> (timer, channel, tag).
         self._later: dict[int, tuple[IDelayedCall, Channel, int]] = {}
         self._later_count = 0
+        # EMO-side refusals in a row: each doubles the wait before giving back.
+        self._server_failures = 0
         self._idle: list[defer.Deferred[None]] = []
         self._stopping = False
         self.counts = {"acked": 0, "refused": 0, "requeued": 0}
@@ -291,6 +299,7 @@ class AmqpSource:
             )
             return
         if verdict.ok:
+            self._server_failures = 0
             yield self._reply(channel, properties, verdict)
             channel.basic_ack(tag)
             self.counts["acked"] += 1
@@ -402,23 +411,28 @@ class AmqpSource:
 
     def _give_back_later(self, channel: Channel, tag: int, verdict: Verdict) -> None:
         self.counts["requeued"] += 1
+        self._server_failures += 1
+        delay = self.retry_delay()
         log.warn(
             "Message {id} from queue {queue} refused by EMO itself ({summary}); "
             "giving it back in {delay:g} s",
             id=verdict.message_id or "-",
             queue=self.settings.queue,
             summary=verdict.summary,
-            delay=self.settings.retry_seconds,
+            delay=delay,
         )
         if self._stopping:
             self._nack(channel, tag)
             return
         self._later_count += 1
         token = self._later_count
-        call = self.clock.callLater(
-            self.settings.retry_seconds, self._nack_later, token
-        )
+        call = self.clock.callLater(delay, self._nack_later, token)
         self._later[token] = (call, channel, tag)
+
+    def retry_delay(self) -> float:
+        """The wait before giving back after the current run of refusals."""
+        doublings = max(0, self._server_failures - 1)
+        return min(RETRY_CAP_SECONDS, self.settings.retry_seconds * 2**doublings)
 
     def _nack_later(self, token: int) -> None:
         _, channel, tag = self._later.pop(token)

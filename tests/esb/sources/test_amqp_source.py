@@ -200,8 +200,9 @@ def test_a_refused_message_goes_to_the_dead_letter_exchange_when_there_is_one(
 def test_a_fault_on_emos_side_gives_the_message_back_until_it_is_taken(
     rabbit: Rabbit, service: MakeService, tmp_path: Path
 ) -> None:
-    """No route (StUF040, plek server): nacked with requeue after a delay,
-    again and again; after a reload that routes it, acked and published."""
+    """No route (StUF040, plek server): nacked with requeue after a delay
+    that doubles each time; after a reload that routes it, acked and
+    published, and the delay is back at its first value."""
     outbox = tmp_path / "outbox"
     running = service(
         routes(rabbit, outbox, match="match: {operation: geefZaakdetails}")
@@ -212,6 +213,7 @@ def test_a_fault_on_emos_side_gives_the_message_back_until_it_is_taken(
     source = amqp_source(running)
     wait_for(lambda: source.counts["requeued"] >= 3, what="three give-backs")
     assert outbox_refs(outbox) == []
+    assert source.retry_delay() >= 0.1 * 2**2
 
     running.write_routes(routes(rabbit, outbox))
     running.reload()
@@ -219,6 +221,7 @@ def test_a_fault_on_emos_side_gives_the_message_back_until_it_is_taken(
     wait_for(lambda: outbox_refs(outbox) == ["ref-amqp-wait"], what="the outbox")
     wait_for(lambda: source.counts["acked"] == 1, what="the ack")
     assert running.source("amqp:stuf-in") is source, "unchanged source kept"
+    assert source.retry_delay() == 0.1
 
 
 def test_the_source_reconnects_and_goes_on_consuming(
