@@ -33,6 +33,7 @@ from esb.adapters.base import (
     Outbound,
     adapter_factories,
 )
+from esb.adapters.http import read_fault
 from esb.answers import Answer, confirmation_answer, fault_answer
 from esb.broker import NoRoutes, Plan, source_for, split_message
 from esb.config import Settings
@@ -236,7 +237,18 @@ class RoutedDispatcher:
                     id=message.id,
                     original=original.id,
                 )
-                raise _Answered(Answer(200, original.answer))
+                # A stored foutbericht goes back as it went the first time:
+                # a SOAP Fault, HTTP 500.
+                status = 500 if read_fault(original.answer) else 200
+                raise _Answered(Answer(status, original.answer))
+            if original.state == "dead":
+                raise StufFault(
+                    "StUF016",
+                    details=f"bericht {original.id} met dit referentienummer is "
+                    "eerder mislukt zonder antwoord (de broker stopte terwijl de "
+                    "zender wachtte); stuur het opnieuw met een nieuw "
+                    "referentienummer",
+                )
             raise StufFault(
                 "StUF016",
                 details=f"bericht {original.id} met dit referentienummer is nog "
@@ -308,17 +320,22 @@ class RoutedDispatcher:
             outbound = dataclasses.replace(outbound, attempt=outbound.attempt + 1)
         if result.outcome == "ok":
             delivered = result.delivered
-            body = delivered.answer or b""
-            now = reactor.seconds()
-            yield self.runtime.writer.submit(
-                lambda tx: tx.store_answer(message.id, body, now=now)
-            )
-            return Answer(
+            answer = Answer(
                 delivered.status or 200,
-                body,
+                delivered.answer or b"",
                 delivered.content_type or "text/xml; charset=utf-8",
             )
-        return self._destination_fault(message, name, result.error)
+        else:
+            answer = self._destination_fault(message, name, result.error)
+        # Kept, foutbericht or not, so that a repeat of this request (same
+        # zender and referentienummer) gets this answer and has no second
+        # effect. A sender that wants another try after a fault with plek
+        # server sends a new message: a new referentienummer.
+        now = reactor.seconds()
+        yield self.runtime.writer.submit(
+            lambda tx: tx.store_answer(message.id, answer.body, now=now)
+        )
+        return answer
 
     def _give_up(self, delivery_id: int, error: DeliveryError | None) -> Any:
         now = reactor.seconds()

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
-from esb import metrics
+from esb import metrics, wsdl
 from esb.answers import Answer, fault_answer
 from esb.broker import BG_SOURCE, ZDS_SOURCE, Broker, Source, bare_source
 from esb.envelope import normalise_soap_action
@@ -126,10 +126,9 @@ class SoapEndpoint(resource.Resource):
         return result
 
     def render_GET(self, request: server.Request) -> bytes:
+        if wsdl.wants_document(request):
+            return wsdl.render(request, self.source.name, self._broker().schemas)
         request.setHeader("content-type", "text/plain; charset=utf-8")
-        if b"wsdl" in request.args or b"WSDL" in request.args:
-            request.setResponseCode(http.NOT_FOUND)
-            return b"No WSDL is published for this endpoint yet.\n"
         request.setResponseCode(http.NOT_ALLOWED)
         request.setHeader("allow", "POST")
         return (

@@ -11,10 +11,7 @@ sent; every answer is checked against the official schemas.
 from __future__ import annotations
 
 import base64
-import re
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,25 +25,26 @@ from esb.adapters.zaakregister import (
 )
 from esb.errors import ConfigError
 from esb.schemaset import SchemaRegistry
-from tests.conftest import EXAMPLES, ROOT, ZDS_12, ZDS_1102
+from tests.conftest import ROOT, ZDS_12, ZDS_1102
 from tests.esb.conftest import (
     NS_SOAP11,
-    Response,
     RunningBroker,
-    assert_fault,
-    request_stuurgegevens,
-    soap_action_for,
     start_broker,
+)
+from tests.esb.zaakregister_replay import (
+    NS,
+    answer_of,
+    create_concurrently,
+    post,
+    post_message,
+    replay_gisvg_flow,
+    replay_register_fault,
+    replay_regressions,
+    replay_zaak_with_status_and_document,
 )
 from tests.registers.zaakregister import messages
 
-NS = {
-    "ZKN": "http://www.egem.nl/StUF/sector/zkn/0310",
-    "StUF": "http://www.egem.nl/StUF/StUF0301",
-    "BG": "http://www.egem.nl/StUF/sector/bg/0310",
-}
 ROUTES = ROOT / "config" / "routes.yaml"
-CREATORS = 20
 
 
 @pytest.fixture(scope="module")
@@ -63,156 +61,44 @@ def both() -> SchemaRegistry:
     return SchemaRegistry.load([ZDS_12, ZDS_1102])
 
 
-def answer_of(response: Response, schemas: SchemaRegistry) -> etree._Element:
-    """The StUF answer in a 200 response, checked against the schemas."""
-    assert response.status == 200, response.body[:2000]
-    body = response.xml().find(f"{{{NS_SOAP11}}}Body")
-    assert body is not None
-    answer = body[0]
-    assert schemas.validate(answer) == [], etree.tostring(answer)[:2000]
-    return answer
-
-
-def post(broker: RunningBroker, raw: bytes, action: str) -> Response:
-    return broker.post(raw, f'"{action}"')
-
-
-def post_message(broker: RunningBroker, raw: bytes) -> Response:
-    body = etree.fromstring(raw).find(f"{{{NS_SOAP11}}}Body")
-    assert body is not None
-    qname = etree.QName(body[0])
-    base = (
-        messages.ZDS12
-        if qname.namespace == "http://www.stufstandaarden.nl/koppelvlak/zds0120"
-        else messages.ZKN11
-    )
-    return post(broker, raw, base + qname.localname)
-
-
 def test_gisvg_flow(zds_broker: RunningBroker, both: SchemaRegistry) -> None:
-    """GISVG's flow as sent: identificaties, creeerZaak, updateZaak and the
-    vragen are answered by the register; its actualiseerZaakstatus for a zaak
-    that does not exist gets the register's own Fo03 StUF064."""
-    folder = EXAMPLES / "gisvg-flow"
-    answers: dict[str, etree._Element] = {}
-    for name in (
-        "genereerZaakIdentificatie_Di02",
-        "creeerZaak_Lk01",
-        "genereerDocumentIdentificatie_Di02",
-        "updateZaak_Lk01",
-        "actualiseerZaakstatus_Lk01",
-        "geefZaakdetails_Lv01",
-        "geefLijstZaakdocumenten_Lv01",
-    ):
-        path = folder / f"{name}.request.xml"
-        response = post(zds_broker, path.read_bytes(), soap_action_for(path))
-        if name == "actualiseerZaakstatus_Lk01":
-            fault = assert_fault(
-                response,
-                "StUF064",
-                official=both,
-                request=request_stuurgegevens(path.read_bytes()),
-                plek="client",
-            )
-            assert "1900147" in fault.details
-            continue
-        answers[name] = answer_of(response, both)
-
-    assert etree.QName(answers["creeerZaak_Lk01"]).localname == "Bv03Bericht"
-    details = answers["geefZaakdetails_Lv01"]
-    zaak = "ZKN:antwoord/ZKN:object/"
-    assert details.findtext(zaak + "ZKN:identificatie", None, NS) == "1900852"
-    assert details.findtext(zaak + "ZKN:einddatum", None, NS) == "20210402"
-    bsn = (
-        zaak + "ZKN:heeftAlsInitiator/ZKN:gerelateerde/ZKN:natuurlijkPersoon/BG:inp.bsn"
-    )
-    assert details.findtext(bsn, None, NS) == "111111110"
+    replay_gisvg_flow(zds_broker, both)
 
 
 def test_zaak_with_status_and_document(
     zds_broker: RunningBroker, both: SchemaRegistry
 ) -> None:
-    """A zaak created in one message comes back, with its status history,
-    its initiator and its document (84 kB, Haarlem's), from the vragen after
-    it; the document's content is returned byte for byte."""
-    haarlem = EXAMPLES / "haarlem"
-    creeer = (haarlem / "creeerzaakRequest.xml").read_bytes()
-    answer_of(post_message(zds_broker, creeer.replace(b"0000027", b"0000001")), both)
-    status = messages.status("2", "In behandeling", "20250302090000000")
-    answer_of(
-        post_message(
-            zds_broker, messages.actualiseer_zaakstatus("0392-2020-0000001", status)
-        ),
-        both,
-    )
-    voeg = (haarlem / "voegZaakdocumentToe.xml").read_bytes()
-    answer_of(post_message(zds_broker, voeg), both)
+    replay_zaak_with_status_and_document(zds_broker, both)
 
-    details = answer_of(
-        post_message(zds_broker, messages.geef_zaakdetails("0392-2020-0000001")), both
-    )
-    zaak = "ZKN:antwoord/ZKN:object/"
-    initiator = zaak + "ZKN:heeftAlsInitiator/ZKN:gerelateerde/ZKN:natuurlijkPersoon/"
-    assert details.findtext(initiator + "BG:geslachtsnaam", None, NS) == "Mug"
-    assert [
-        e.text
-        for e in details.iterfind(
-            zaak + "ZKN:heeft/ZKN:gerelateerde/ZKN:omschrijving", NS
-        )
-    ] == ["In behandeling"]
-    document = zaak + "ZKN:heeftRelevant/ZKN:gerelateerde/ZKN:identificatie"
-    identificatie = details.findtext(document, None, NS)
-    assert identificatie == "03922b716147-99e4-4b18-a7fa-f4dfac4746fe"
 
-    lezen = answer_of(
-        post_message(zds_broker, messages.geef_zaakdocument_lezen(identificatie)), both
-    )
-    inhoud = lezen.findtext("ZKN:antwoord/ZKN:object/ZKN:inhoud", None, NS)
-    sent = re.search(rb"<zkn:inhoud[^>]*>([^<]+)<", voeg)
-    assert inhoud is not None and sent is not None
-    assert base64.b64decode(inhoud) == base64.b64decode(sent[1])
+def test_regression_flows(zds_broker: RunningBroker, both: SchemaRegistry) -> None:
+    replay_regressions(zds_broker, both)
 
 
 def test_register_fault_reaches_the_sender_as_is(
     zds_broker: RunningBroker, both: SchemaRegistry
 ) -> None:
-    """A second creeerZaak for the same zaak: the register's Fo03 (StUF058,
-    plek client), with zender and ontvanger swapped, is the sender's answer."""
-    first = messages.creeer_zaak("0392-2025-7000001")
-    answer_of(post_message(zds_broker, first), both)
-    again = messages.creeer_zaak("0392-2025-7000001")
-    fault = assert_fault(
-        post_message(zds_broker, again),
-        "StUF058",
-        official=both,
-        request=request_stuurgegevens(again),
-        plek="client",
-    )
-    assert "bestaat al" in fault.omschrijving
+    replay_register_fault(zds_broker, both)
+
+
+def test_a_repeated_request_gets_the_same_fault_again(
+    zds_broker: RunningBroker,
+) -> None:
+    """The same vraag twice (same zender and referentienummer) for a zaak
+    that does not exist: the register's fault both times, as a SOAP Fault
+    with HTTP 500, not "still being handled"."""
+    raw = messages.geef_zaakdetails("0392-2025-9999991")
+    first = post_message(zds_broker, raw)
+    again = post_message(zds_broker, raw)
+    assert first.status == again.status == 500
+    assert b"StUF064" in first.body
+    assert again.body == first.body
 
 
 def test_concurrent_creators_get_unique_identificaties(
     zds_broker: RunningBroker, both: SchemaRegistry
 ) -> None:
-    """20 clients at once, each genereerZaakIdentificatie then creeerZaak
-    through the broker: 20 different identificaties, 20 zaken."""
-    start = threading.Barrier(CREATORS)
-
-    def create(_: int) -> str:
-        start.wait()
-        du02 = answer_of(post_message(zds_broker, messages.genereer("zaak")), both)
-        identificatie = du02.findtext("{*}zaak/ZKN:identificatie", None, NS)
-        assert identificatie
-        answer_of(post_message(zds_broker, messages.creeer_zaak(identificatie)), both)
-        return identificatie
-
-    with ThreadPoolExecutor(CREATORS) as pool:
-        created = list(pool.map(create, range(CREATORS)))
-    assert len(set(created)) == CREATORS
-    for identificatie in created:
-        answer_of(
-            post_message(zds_broker, messages.geef_zaakdetails(identificatie)), both
-        )
+    create_concurrently(zds_broker, both)
 
 
 def test_register_lives_in_var_of_the_working_directory(
