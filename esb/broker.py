@@ -224,10 +224,10 @@ class Broker:
         identification = message.identification
         operation = identification.operation if identification else None
         outcome = message.outcome or ("ok" if answer.status < 400 else "error")
-        metrics.MESSAGES.labels(
+        metrics.count_message(
             source.name, metrics.operation_label(operation), outcome.split(" ")[0]
-        ).inc()
-        metrics.LATENCY.labels(source.name).observe(elapsed)
+        )
+        metrics.observe_latency(source.name, elapsed)
         log.info(
             "Message {id} {operation} from {zender} on {source}: {outcome} "
             "in {ms:.1f} ms",

@@ -12,6 +12,8 @@ Settings in the routes file::
     binding_key: "#"                  #   so nothing is lost before a consumer exists
     mandatory: true                   # unroutable counts as not delivered
     headers: {x-gemeente: "0392"}     # optional, sent with every message
+    tls: {ca: ..., cert: ..., key: ..., verify: true}   # amqps:// only;
+                                      # see esb.adapters.tls
 
 The exchange (and the queue, if named) is declared durable when the
 connection is made. Every message goes out persistent (delivery mode 2) with
@@ -28,10 +30,19 @@ source (:mod:`esb.sources.amqp`) share the logic of: it is made again,
 waiting longer each time (0.5 s doubling up to 30 s), whenever RabbitMQ goes
 away, and runs the user's ``setup`` (declarations, confirms, consumers) on
 every new channel.
+
+``amqps://`` connections are made by Twisted's TLS, not pika's (pika's
+``ssl_options`` serve its own socket adapters, not this one): the server's
+certificate must chain to the system's CAs, or to ``tls.ca`` when the
+``tls`` setting is given, which may also name a client certificate
+(:func:`tls_policy`). A handshake that fails is a connection that failed,
+tried again like any other, its reason logged and named by the deliveries
+that time out meanwhile.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import string
 import time
@@ -40,6 +51,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pika
+from OpenSSL import SSL
 from pika import exceptions as pika_errors
 from pika.adapters.twisted_connection import TwistedProtocolConnection
 from twisted.internet import defer, endpoints, reactor, ssl
@@ -47,6 +59,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from esb.adapters.base import Delivered, DeliveryError, Outbound, setting
+from esb.adapters.tls import TlsPolicy, TlsSettings
 from esb.errors import ConfigError
 
 log = Logger()
@@ -68,6 +81,40 @@ def masked(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def tls_policy(
+    name: str, url: str, value: object, *, owner: str = "destination"
+) -> TlsPolicy | None:
+    """The TLS of an ``amqps://`` connection from a ``tls`` setting, or None
+    when there is none (the system's CAs, no client certificate).
+
+    Its files are read now; ConfigError when one is missing or wrong, or
+    when ``tls`` is set for a URL that is not ``amqps://``, where it would be
+    silently ignored and the connection made in the clear.
+    """
+    if not value:
+        return None
+    if urlsplit(url).scheme != "amqps":
+        raise ConfigError(
+            f"{owner} '{name}': 'tls' is set but '{masked(url)}' is not an amqps:// URL"
+        )
+    settings = TlsSettings.from_settings(name, value, owner=owner)
+    return TlsPolicy(name, settings, owner=owner)
+
+
+def _fingerprint(policy: TlsPolicy | None) -> tuple[Any, ...]:
+    """What makes two TLS settings the same: the files' contents as well as
+    their names, so a certificate renewed in place and a reload give a new
+    connection with the new certificate."""
+    if policy is None:
+        return ()
+    tls = policy.tls
+    digests = [
+        hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
+        for path in (tls.ca, tls.cert, tls.key)
+    ]
+    return (tls, *digests)
+
+
 class AmqpConnection:
     """A connection to RabbitMQ, with one channel, made again when lost.
 
@@ -87,10 +134,12 @@ class AmqpConnection:
         initial_delay: float = 0.5,
         max_delay: float = 30.0,
         rand: Callable[[], float] = random.random,
+        tls: TlsPolicy | None = None,
     ) -> None:
         self.url = url
         self.name = name
         self.parameters = pika.URLParameters(url)
+        self.tls = tls
         self._setup = setup
         self.clock: IReactorTime = clock or reactor
         self.initial_delay = initial_delay
@@ -108,6 +157,11 @@ class AmqpConnection:
     @property
     def connected(self) -> bool:
         return self.channel is not None and bool(self.channel.is_open)
+
+    @property
+    def last_failure(self) -> str | None:
+        """Why the last try to connect failed; None once connected."""
+        return self._complaint
 
     def start(self) -> None:
         """Connect now, and again whenever the connection is lost."""
@@ -181,11 +235,16 @@ class AmqpConnection:
         endpoint: Any = endpoints.HostnameEndpoint(
             reactor, parameters.host, parameters.port, timeout=CONNECT_TIMEOUT
         )
-        if parameters.ssl_options is not None:
-            options = ssl.optionsForClientTLS(parameters.host)
-            endpoint = endpoints.wrapClientTLS(options, endpoint)
+        if parameters.ssl_options is not None:  # an amqps:// URL
+            creator: Any
+            if self.tls is not None:
+                host = parameters.host.encode("idna")
+                creator = self.tls.creatorForNetloc(host, parameters.port)
+            else:
+                creator = ssl.optionsForClientTLS(parameters.host)
+            endpoint = endpoints.wrapClientTLS(creator, endpoint)
         opened: defer.Deferred[Any] = endpoints.connectProtocol(
-            endpoint, TwistedProtocolConnection(parameters)
+            endpoint, _Protocol(parameters)
         )
         return opened
 
@@ -228,8 +287,33 @@ class AmqpConnection:
         self._retry = self.clock.callLater(delay, self._connect)
 
 
+class _Protocol(TwistedProtocolConnection):  # type: ignore[misc]  # untyped
+    """pika's Twisted protocol, whose ``ready`` fails with the reason.
+
+    pika 1.4 fails ``ready`` with ``AMQPConnectionError(attempts)``, which
+    reads "1", and drops the reason it was given, such as a TLS handshake
+    that failed and why. The log and the deliveries waiting need it.
+    """
+
+    ready: defer.Deferred[Any] | None
+
+    def _on_connection_failed(
+        self, _connection: Any, _error_message: Exception | None = None
+    ) -> None:
+        if _error_message is None:
+            super()._on_connection_failed(_connection, _error_message)
+            return
+        ready, self.ready = self.ready, None
+        if ready is not None:
+            ready.errback(_error_message)
+
+
 def _describe(reason: object) -> str:
     value = getattr(reason, "value", reason)
+    if isinstance(value, SSL.Error):
+        # pyOpenSSL's text is a list of (library, function, reason) tuples.
+        reasons = [str(entry[-1]) for entry in (value.args[0] if value.args else ())]
+        return "TLS handshake failed: " + ("; ".join(reasons) or repr(value))
     text = str(value) or type(value).__name__
     return f"{type(value).__name__}: {text}" if text != type(value).__name__ else text
 
@@ -288,6 +372,7 @@ class AmqpAdapter:
         timeout: float = 30.0,
         clock: IReactorTime | None = None,
         share: bool = True,
+        tls: TlsPolicy | None = None,
     ) -> None:
         if exchange_type not in EXCHANGE_TYPES:
             raise ConfigError(
@@ -311,10 +396,21 @@ class AmqpAdapter:
 
         def connect() -> AmqpConnection:
             return AmqpConnection(
-                url, name=f"destination {name}", setup=self._setup, clock=clock
+                url,
+                name=f"destination {name}",
+                setup=self._setup,
+                clock=clock,
+                tls=tls,
             )
 
-        self._key = (url, exchange, exchange_type, queue, binding_key)
+        self._key = (
+            url,
+            exchange,
+            exchange_type,
+            queue,
+            binding_key,
+            *_fingerprint(tls),
+        )
         self._shared = share
         self.connection = _pool.take(self._key, connect) if share else connect()
 
@@ -339,6 +435,7 @@ class AmqpAdapter:
             mandatory=bool(settings.get("mandatory", True)),
             headers=headers,
             timeout=timeout,
+            tls=tls_policy(name, url, settings.get("tls")),
         )
 
     @defer.inlineCallbacks
@@ -432,10 +529,15 @@ class AmqpAdapter:
         elif failure.check(pika_errors.NackError):
             reason = f"{where}: RabbitMQ refused the message (nack)"
         elif failure.check(defer.TimeoutError, defer.CancelledError):
+            connected = self.connection.connected
             reason = (
                 f"{where}: not confirmed within {self.timeout:g} s "
-                f"(connected: {self.connection.connected})"
+                f"(connected: {connected})"
             )
+            if not connected and self.connection.last_failure:
+                # Why there is no connection: RabbitMQ away, a TLS
+                # handshake that failed (and why: the certificate).
+                reason += f"; no connection: {self.connection.last_failure}"
         else:
             reason = f"{where}: {_describe(failure)}"
         # Every AMQP failure may pass: a queue bound later, RabbitMQ back.

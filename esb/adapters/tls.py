@@ -1,6 +1,7 @@
 """TLS and basic authentication for the destinations reached over HTTP.
 
-The ``http``, ``stuf`` and ``soap`` adapters share these settings::
+The ``http``, ``stuf`` and ``soap`` adapters share these settings (the
+``amqp`` destination and source take the same ``tls`` for ``amqps://``)::
 
     tls:
       ca: /etc/emo/backoffice-ca.pem   # CAs to trust, PEM (default: the system's)
@@ -40,22 +41,33 @@ AUTH_KEYS = ("username", "password")
 
 
 def check_keys(
-    destination: str, what: str, settings: Mapping[str, Any], known: tuple[str, ...]
+    destination: str,
+    what: str,
+    settings: Mapping[str, Any],
+    known: tuple[str, ...],
+    *,
+    owner: str = "destination",
 ) -> None:
-    """ConfigError when ``settings`` holds a key that is not in ``known``."""
+    """ConfigError when ``settings`` holds a key that is not in ``known``.
+
+    ``owner`` says what ``destination`` names, in the message: a destination,
+    or a source (the AMQP source shares the ``tls`` section).
+    """
     unknown = sorted(str(key) for key in settings if key not in known)
     if unknown:
         raise ConfigError(
-            f"destination '{destination}': unknown {what} setting "
+            f"{owner} '{destination}': unknown {what} setting "
             f"{', '.join(repr(key) for key in unknown)}; expected one of: "
             + ", ".join(known)
         )
 
 
-def _section(destination: str, name: str, value: object) -> Mapping[str, Any]:
+def _section(
+    destination: str, name: str, value: object, owner: str = "destination"
+) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(
-            f"destination '{destination}': '{name}' must be a mapping of settings"
+            f"{owner} '{destination}': '{name}' must be a mapping of settings"
         )
     return value
 
@@ -70,13 +82,15 @@ class TlsSettings:
     verify: bool = True
 
     @classmethod
-    def from_settings(cls, destination: str, value: object) -> TlsSettings:
-        section = _section(destination, "tls", value)
-        check_keys(destination, "tls", section, TLS_KEYS)
+    def from_settings(
+        cls, destination: str, value: object, *, owner: str = "destination"
+    ) -> TlsSettings:
+        section = _section(destination, "tls", value, owner)
+        check_keys(destination, "tls", section, TLS_KEYS, owner=owner)
         verify = section.get("verify", True)
         if not isinstance(verify, bool):
             raise ConfigError(
-                f"destination '{destination}': tls.verify must be true or false"
+                f"{owner} '{destination}': tls.verify must be true or false"
             )
 
         def path(key: str) -> Path | None:
@@ -86,14 +100,14 @@ class TlsSettings:
             found = Path(str(given))
             if not found.is_file():
                 raise ConfigError(
-                    f"destination '{destination}': tls.{key} {found} is not a file"
+                    f"{owner} '{destination}': tls.{key} {found} is not a file"
                 )
             return found
 
         tls = cls(path("ca"), path("cert"), path("key"), verify)
         if tls.key is not None and tls.cert is None:
             raise ConfigError(
-                f"destination '{destination}': tls.key needs tls.cert, the "
+                f"{owner} '{destination}': tls.key needs tls.cert, the "
                 "client certificate it belongs to"
             )
         return tls
@@ -130,35 +144,28 @@ class BasicAuth:
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
-def _read(destination: str, path: Path) -> bytes:
+def _read(who: str, path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ConfigError(
-            f"destination '{destination}': cannot read {path}: {exc.strerror}"
-        ) from exc
+        raise ConfigError(f"{who}: cannot read {path}: {exc.strerror}") from exc
 
 
-def _certificates(destination: str, path: Path) -> list[x509.Certificate]:
+def _certificates(who: str, path: Path) -> list[x509.Certificate]:
     try:
-        return x509.load_pem_x509_certificates(_read(destination, path))
+        return x509.load_pem_x509_certificates(_read(who, path))
     except ValueError as exc:
-        raise ConfigError(
-            f"destination '{destination}': {path} holds no PEM certificate"
-        ) from exc
+        raise ConfigError(f"{who}: {path} holds no PEM certificate") from exc
 
 
-def _private_key(destination: str, path: Path) -> Any:
+def _private_key(who: str, path: Path) -> Any:
     try:
-        return serialization.load_pem_private_key(
-            _read(destination, path), password=None
-        )
+        return serialization.load_pem_private_key(_read(who, path), password=None)
     except (ValueError, TypeError) as exc:
         # TypeError: the key is encrypted; EMO reads keys that are protected
         # by file permissions, as services do.
         raise ConfigError(
-            f"destination '{destination}': {path} holds no unencrypted PEM "
-            f"private key ({exc})"
+            f"{who}: {path} holds no unencrypted PEM private key ({exc})"
         ) from exc
 
 
@@ -171,30 +178,33 @@ def _public_der(key: Any) -> bytes:
 
 @implementer(IPolicyForHTTPS)
 class TlsPolicy:
-    """How the destination's HTTPS connections are made (for Twisted's Agent).
+    """How the destination's TLS connections are made (HTTPS, or amqps://).
 
     With ``verify`` on, the server's certificate must chain to ``ca`` (or to
     the system's CAs) and name the host of the URL; with it off, any server
     certificate is taken, which only makes sense against a test system.
     """
 
-    def __init__(self, destination: str, tls: TlsSettings) -> None:
+    def __init__(
+        self, destination: str, tls: TlsSettings, *, owner: str = "destination"
+    ) -> None:
         self.tls = tls
         self._trust: Any = None
+        who = f"{owner} '{destination}'"  # what each error message starts with
         if tls.ca is not None:
             self._trust = ssl.trustRootFromCertificates(
                 [
                     ssl.Certificate(crypto.X509.from_cryptography(cert))
-                    for cert in _certificates(destination, tls.ca)
+                    for cert in _certificates(who, tls.ca)
                 ]
             )
         self._client: dict[str, Any] = {}
         if tls.cert is not None:
-            chain = _certificates(destination, tls.cert)
-            key = _private_key(destination, tls.key or tls.cert)
+            chain = _certificates(who, tls.cert)
+            key = _private_key(who, tls.key or tls.cert)
             if _public_der(key.public_key()) != _public_der(chain[0].public_key()):
                 raise ConfigError(
-                    f"destination '{destination}': the private key in "
+                    f"{who}: the private key in "
                     f"{tls.key or tls.cert} does not belong to the certificate "
                     f"in {tls.cert}"
                 )

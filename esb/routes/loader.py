@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from esb.errors import ConfigError
 from esb.message import ValidationMode
 from esb.routes.errors import RouteProblem, RoutesError
 from esb.routes.model import (
@@ -94,7 +95,8 @@ _RETRY_KEYS = ("attempts", "initial", "multiplier", "cap", "jitter")
 # The sources EMO reads itself, and what each type's settings must be. The
 # kinds: text (not empty), name (text without '/'), url (amqp:// or
 # amqps://), seconds (a number >= 0), positive (a number > 0), count (a whole
-# number >= 1), exchange_type. Defaults and meaning: esb/sources/.
+# number >= 1), exchange_type, tls (a destination's tls mapping, amqps://
+# only, its files read at load). Defaults and meaning: esb/sources/.
 SOURCE_SETTINGS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         "file": MappingProxyType(
@@ -119,11 +121,25 @@ SOURCE_SETTINGS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "error_exchange": "text",
                 "dead_letter_exchange": "text",
                 "retry_seconds": "positive",
+                "tls": "tls",
+            }
+        ),
+        # esb/sources/events.py: the zaakregister's outbox.
+        "zaakregister-events": MappingProxyType(
+            {
+                "database": "text",
+                "organisatie": "text",
+                "applicatie": "text",
+                "ontvanger": "text",
+                "document_link": "text",
+                "poll_seconds": "positive",
+                "batch": "count",
+                "retry_seconds": "positive",
             }
         ),
     }
 )
-_SOURCE_REQUIRED = {"file": ("path",), "amqp": ("url",)}
+_SOURCE_REQUIRED = {"file": ("path",), "amqp": ("url",), "zaakregister-events": ()}
 _EXCHANGE_TYPES = ("direct", "topic", "fanout", "headers")
 
 
@@ -339,14 +355,37 @@ class _Reader(RouteReader):
             if required not in entries:
                 self.problem(node, f"missing key '{required}' in {what}")
                 ok = False
+        if ok and "tls" in settings:
+            ok = self._source_tls(name, entries["tls"][0], settings)
         if not ok:
             return None
         return SourceDefinition(name, kind, MappingProxyType(settings), line_of(key))
 
+    def _source_tls(self, name: str, key: Node, settings: Mapping[str, Any]) -> bool:
+        # Checked, and its files read, as a destination's are when it is
+        # built: a missing file or a key that is not the certificate's shows
+        # in `emo routes check`, not as a source that never connects.
+        from esb.adapters.amqp import tls_policy  # pika only if a queue is read
+
+        try:
+            tls_policy(name, str(settings["url"]), settings["tls"], owner="source")
+        except ConfigError as exc:
+            self.problem(key, str(exc))
+            return False
+        return True
+
     def _source_setting(
         self, kind: str, node: Node, setting: str, what: str
-    ) -> str | float | None:
+    ) -> str | float | Mapping[str, Any] | None:
         label = f"{setting} of {what}"
+        if kind == "tls":
+            if not isinstance(node, yaml.MappingNode):
+                self.problem(
+                    node, f"{label} must be a mapping of ca, cert, key and verify"
+                )
+                return None
+            tls: Mapping[str, Any] = self.plain(node)
+            return tls
         if kind == "seconds":
             return self.number(node, label, minimum=0)
         if kind == "positive":
@@ -598,7 +637,7 @@ def _describe_sender(organisatie: str | None, applicatie: str) -> str:
     return f"{organisatie}/{applicatie}" if organisatie else applicatie
 
 
-_PLACE_WORD = {"file": "folder", "amqp": "queue"}
+_PLACE_WORD = {"file": "folder", "amqp": "queue", "zaakregister-events": "outbox"}
 
 
 def _source_place(definition: SourceDefinition) -> tuple[str, ...]:
@@ -606,6 +645,8 @@ def _source_place(definition: SourceDefinition) -> tuple[str, ...]:
     settings = definition.settings
     if definition.type == "file":
         return ("file", str(Path(str(settings["path"])).expanduser().resolve()))
+    if definition.type == "zaakregister-events":
+        return ("zaakregister-events", str(settings.get("database", "")))
     parts = urlsplit(str(settings["url"]))
     where = f"{parts.hostname}:{parts.port or 5672}{parts.path or '/'}"
     return ("amqp", where, str(settings.get("queue", definition.name)))

@@ -13,6 +13,12 @@ Settings under ``sources:`` in the routes file::
       error_exchange: stuf.fouten    # optional: where foutberichten go
       dead_letter_exchange: stuf.dlx # optional: where refused messages go
       retry_seconds: 5               # first wait before a message is given back
+      tls: {ca: ..., cert: ..., key: ..., verify: true}   # amqps:// only
+
+``tls`` is the destinations' (:mod:`esb.adapters.tls`): the CAs the
+server's certificate must chain to instead of the system's, and a client
+certificate for a RabbitMQ that asks for one. The routes loader checks it,
+and reads its files, when the routes file is loaded.
 
 The queue is declared durable at every (re)connection, with
 ``x-dead-letter-exchange`` when ``dead_letter_exchange`` is set (RabbitMQ
@@ -45,6 +51,7 @@ nothing twice. The connection is made again with growing waits
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import Message as MimeHeaders
 from typing import Any
@@ -56,7 +63,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from esb.adapters.amqp import AmqpConnection, Channel, masked
+from esb.adapters.amqp import AmqpConnection, Channel, masked, tls_policy
 from esb.broker import bare_source
 from esb.errors import EnvelopeError
 from esb.routes.model import SourceDefinition
@@ -88,6 +95,7 @@ class AmqpSourceSettings:
     error_exchange: str | None = None
     dead_letter_exchange: str | None = None
     retry_seconds: float = 5.0
+    tls: Mapping[str, Any] | None = None
 
     @classmethod
     def from_definition(cls, definition: SourceDefinition) -> AmqpSourceSettings:
@@ -108,6 +116,7 @@ class AmqpSourceSettings:
             error_exchange=optional("error_exchange"),
             dead_letter_exchange=optional("dead_letter_exchange"),
             retry_seconds=float(settings.get("retry_seconds", 5.0)),
+            tls=settings.get("tls"),
         )
 
 
@@ -134,6 +143,12 @@ class AmqpSource:
             name=f"source {self.name}",
             setup=self._setup,
             clock=clock,
+            tls=tls_policy(
+                definition.name,
+                self.settings.url,
+                self.settings.tls,
+                owner="source",
+            ),
         )
         self._consumer: tuple[Channel, str] | None = None
         self._handling = 0
@@ -432,7 +447,7 @@ class AmqpSource:
     def retry_delay(self) -> float:
         """The wait before giving back after the current run of refusals."""
         doublings = max(0, self._server_failures - 1)
-        return min(RETRY_CAP_SECONDS, self.settings.retry_seconds * 2**doublings)
+        return min(RETRY_CAP_SECONDS, self.settings.retry_seconds * 2.0**doublings)
 
     def _nack_later(self, token: int) -> None:
         _, channel, tag = self._later.pop(token)
