@@ -11,7 +11,10 @@ that arrives at ``/stuf/bg`` there. Module by module:
 ==================  ==========================================================
 ``register``        :class:`Klantregister`: a message in, an answer out
 ``kennisgeving``    npsLk01/nnpLk01/vesLk01: T, W (was/wordt), V, C
-``vraag``           npsLv01/nnpLv01/vesLv01 -> npsLa01/...: selection, scope
+``vraag``           npsLv01/nnpLv01/vesLv01 -> npsLa01/...: selection, scope,
+                    maximumAantal, vervolgvraag (start)
+``historie``        Lv03/Lv05 (state at a peiltijdstip), Lv07/Lv09 (history
+                    groups), from the history rows
 ``betrokkenen``     learning initiators from zaken (one view of a client)
 ``entiteiten``      which StUF-BG elements are kept, in which column
 ``objecten``        reading and writing StUF-BG objects by those layouts

@@ -24,6 +24,12 @@ for that relation, so the register takes the number from
 ``StUF:extraElementen/StUF:extraElement[@naam="kvkNummer"]``, StUF 03.01's
 place for what a sector model lacks.
 
+Where the schemas offer a choice, so does the layout (:class:`Choice`): a
+person has a ``verblijfsadres`` or, living abroad, a ``sub.verblijfBuitenland``;
+a ``sub.correspondentieAdres`` has a street address or a postbus or
+antwoordnummer (``sub.postadresType`` P or A, ``sub.postadresNummer``).
+Giving one option takes the others' values away.
+
 Street names: StUF-BG has ``gor.openbareRuimteNaam`` (the BAG name, up to 80
 characters) and ``gor.straatnaam`` (the NEN 5825 name, up to 24). The
 register keeps one street name: it reads the first and falls back on the
@@ -73,11 +79,31 @@ class Group:
     kern: bool = False
 
     def leaves(self) -> Iterator[Leaf]:
-        for node in self.nodes:
-            if isinstance(node, Leaf):
-                yield node
-            elif isinstance(node, Group):
-                yield from node.leaves()
+        yield from _leaves(self.nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """An XSD choice: one of ``options`` (each a sequence of nodes) at most.
+
+    Read, the option given decides and the others have no value: a person
+    who moves abroad has no verblijfsadres any more, a postbus has no
+    street. Written, only the first option with a value appears (none when
+    no option has one)."""
+
+    options: tuple[tuple[Node, ...], ...]
+
+    def leaves(self) -> Iterator[Leaf]:
+        for option in self.options:
+            yield from _leaves(option)
+
+
+def _leaves(nodes: tuple[Node, ...]) -> Iterator[Leaf]:
+    for node in nodes:
+        if isinstance(node, Leaf):
+            yield node
+        elif isinstance(node, (Group, Choice)):
+            yield from node.leaves()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +115,7 @@ class Extra:
     check: Check | None = None
 
 
-Node = Leaf | Group | Extra
+Node = Leaf | Group | Choice | Extra
 Layout = tuple[Node, ...]
 
 
@@ -112,6 +138,10 @@ class Entiteit:
     sortering: dict[int, tuple[str, ...]]
     # Columns holding a BSN or RSIN: masked wherever they are shown.
     secret: frozenset[str] = frozenset()
+    # The elements the schemas allow in the historieMaterieel and
+    # historieFormeel groups of an answer (<code>-historieMaterieel, ...).
+    historie_materieel: frozenset[str] = frozenset()
+    historie_formeel: frozenset[str] = frozenset()
     columns: tuple[str, ...] = field(init=False)
     # The columns of each group (an address): a group is replaced whole.
     groups: tuple[tuple[str, ...], ...] = field(init=False)
@@ -126,10 +156,13 @@ class Entiteit:
             not in ("id", "versie", "verwijderd", "aangemaakt_op", "gewijzigd_op")
         )
         object.__setattr__(self, "columns", data)
+        # A choice of groups (verblijfsadres or verblijfBuitenland) is one
+        # group: giving either replaces both.
         groups = tuple(
             tuple(dict.fromkeys(leaf.column for leaf in node.leaves()))
             for node in self.kennisgeving
-            if isinstance(node, Group) and node.entiteittype is None
+            if isinstance(node, Choice)
+            or (isinstance(node, Group) and node.entiteittype is None)
         )
         object.__setattr__(self, "groups", groups)
         fields: dict[str, Leaf | Extra] = {}
@@ -138,6 +171,8 @@ class Entiteit:
             node = pending.pop(0)
             if isinstance(node, Group):
                 pending[:0] = node.nodes
+            elif isinstance(node, Choice):
+                pending[:0] = [n for option in node.options for n in option]
             else:
                 fields.setdefault(node.column, node)
         object.__setattr__(self, "fields", fields)
@@ -169,8 +204,27 @@ def _adres(element: str, prefix: str, *, postcode: str, kern: bool = False) -> G
         ),
     )
     if postcode == "postcode":
-        # CorrespondentieAdresGrp: woonplaats and postcode come first.
-        nodes: tuple[Node, ...] = (woonplaats, postcode_leaf, *straat, *nummer)
+        # CorrespondentieAdresGrp: woonplaats and postcode come first, then
+        # a street address or a postbus/antwoordnummer.
+        postadres = (
+            Leaf(
+                "sub.postadresType",
+                f"{prefix}_postadres_type",
+                1,
+                nummers.postadres_type,
+            ),
+            Leaf(
+                "sub.postadresNummer",
+                f"{prefix}_postadres_nummer",
+                None,
+                nummers.postadres_nummer,
+            ),
+        )
+        nodes: tuple[Node, ...] = (
+            woonplaats,
+            postcode_leaf,
+            Choice(((*straat, *nummer), postadres)),
+        )
     else:
         nodes = (woonplaats, *straat, postcode_leaf, *nummer)
     return Group(element, nodes, kern=kern)
@@ -178,6 +232,22 @@ def _adres(element: str, prefix: str, *, postcode: str, kern: bool = False) -> G
 
 def _correspondentieadres() -> Group:
     return _adres("sub.correspondentieAdres", "correspondentie", postcode="postcode")
+
+
+def _buitenland() -> Group:
+    """sub.verblijfBuitenland (VerblijfBuitenlandGrp): where a person lives
+    abroad, in the place of a verblijfsadres."""
+    return Group(
+        "sub.verblijfBuitenland",
+        (
+            Leaf("lnd.landcode", "buitenland_landcode", 4, nummers.landcode),
+            Leaf("lnd.landnaam", "buitenland_landnaam", 40),
+            Leaf("sub.adresBuitenland1", "buitenland_adres1", 35),
+            Leaf("sub.adresBuitenland2", "buitenland_adres2", 35),
+            Leaf("sub.adresBuitenland3", "buitenland_adres3", 35),
+        ),
+        kern=True,
+    )
 
 
 def _contact() -> tuple[Node, ...]:
@@ -211,10 +281,32 @@ _NPS: Layout = (
         kern=True,
     ),
     Leaf("geboortedatum", "geboortedatum", 8, kern=True, datum=True),
-    _adres("verblijfsadres", "verblijf", postcode="aoa.postcode", kern=True),
+    Choice(
+        (
+            (_adres("verblijfsadres", "verblijf", postcode="aoa.postcode", kern=True),),
+            (_buitenland(),),
+        )
+    ),
     _correspondentieadres(),
     *_contact(),
 )
+
+_NPS_HISTORIE = frozenset(
+    {
+        "inp.bsn",
+        "geslachtsnaam",
+        "voorvoegselGeslachtsnaam",
+        "voornamen",
+        "geslachtsaanduiding",
+        "verblijfsadres",
+        "sub.verblijfBuitenland",
+        "sub.correspondentieAdres",
+    }
+)
+_NNP_HISTORIE = frozenset(
+    {"inn.nnpId", "statutaireNaam", "inn.rechtsvorm", "bezoekadres"}
+)
+_VES_HISTORIE = frozenset({"vestigingsNummer", "handelsnaam", "verblijfsadres"})
 
 NPS = Entiteit(
     code="NPS",
@@ -235,6 +327,8 @@ NPS = Entiteit(
         12: ("emailadres",),
     },
     secret=frozenset({"bsn"}),
+    historie_materieel=_NPS_HISTORIE,
+    historie_formeel=_NPS_HISTORIE | {"geboortedatum"},
 )
 
 
@@ -278,6 +372,8 @@ NNP = Entiteit(
         ),
     },
     secret=frozenset({"rsin"}),
+    historie_materieel=_NNP_HISTORIE,
+    historie_formeel=_NNP_HISTORIE,
 )
 
 _VES: Layout = (
@@ -313,6 +409,8 @@ VES = Entiteit(
         ),
         9: ("kvk_nummer",),
     },
+    historie_materieel=_VES_HISTORIE,
+    historie_formeel=_VES_HISTORIE,
 )
 
 ENTITEITEN: dict[str, Entiteit] = {e.code: e for e in (NPS, NNP, VES)}

@@ -47,7 +47,16 @@ from registers.klantregister import nummers, store
 from registers.klantregister.entiteiten import Entiteit
 from registers.klantregister.objecten import Gegevens, Gelezen, read_object
 from registers.klantregister.store import Bron, Subject
-from registers.klantregister.stuf import child, children, is_nil, line, text, where
+from registers.klantregister.stuf import (
+    IND_ONVOLLEDIGE_DATUM,
+    child,
+    children,
+    is_nil,
+    line,
+    path,
+    text,
+    where,
+)
 
 MUTATIESOORTEN = ("T", "W", "V", "C")
 
@@ -61,6 +70,9 @@ class Kennisgeving:
     overname: str
     was: Gelezen | None
     wordt: Gelezen | None
+    # StUF:tijdvakGeldigheid/beginGeldigheid of the new state, if given:
+    # from when it holds in reality (materiële historie).
+    begin_geldigheid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,10 @@ def lees(
         *(was.violations if was else []),
         *(wordt.violations if wordt else []),
     ]
+    begin_geldigheid = None
+    if wordt is not None:
+        new = filled[0] if soort == "T" else objects[1]
+        begin_geldigheid = _begin_geldigheid(new, violations)
     if not violations and not any(identifying.gegevens.get(k) for k in entiteit.keys):
         violations.append(
             Violation(
@@ -125,7 +141,21 @@ def lees(
         )
     if violations:
         raise invalid(violations)
-    return Kennisgeving(entiteit, soort, overname, was, wordt)
+    return Kennisgeving(entiteit, soort, overname, was, wordt, begin_geldigheid)
+
+
+def _begin_geldigheid(
+    element: etree._Element, violations: list[Violation]
+) -> str | None:
+    found = path(element, "tijdvakGeldigheid/beginGeldigheid")
+    value = text(element, "tijdvakGeldigheid/beginGeldigheid")
+    if found is None or value is None:
+        return None
+    try:
+        return nummers.tijdstip(value, found.get(IND_ONVOLLEDIGE_DATUM))
+    except nummers.InvalidValue as exc:
+        violations.append(Violation(line(found), where(found), str(exc)))
+        return None
 
 
 def invalid(violations: list[Violation]) -> StufFault:
@@ -183,7 +213,16 @@ def apply(
     _check_key_unchanged(entiteit, was, wordt)
     if not store.differences(subject.gegevens, wordt.gegevens):
         return Uitkomst(entiteit.code, subject.id, "ongewijzigd")
-    store.change(connection, entiteit, subject, wordt.gegevens, soort, bron, now)
+    store.change(
+        connection,
+        entiteit,
+        subject,
+        wordt.gegevens,
+        soort,
+        bron,
+        now,
+        begin_geldigheid=kennisgeving.begin_geldigheid,
+    )
     return Uitkomst(entiteit.code, subject.id, "gewijzigd")
 
 
@@ -197,11 +236,26 @@ def _toevoeging(
     entiteit = kennisgeving.entiteit
     subject = store.find(connection, entiteit, wordt.gegevens, lock=True)
     if subject is None:
-        subject_id = store.insert(connection, entiteit, wordt.gegevens, bron, now)
+        subject_id = store.insert(
+            connection,
+            entiteit,
+            wordt.gegevens,
+            bron,
+            now,
+            begin_geldigheid=kennisgeving.begin_geldigheid,
+        )
         return Uitkomst(entiteit.code, subject_id, "aangemaakt")
     if subject.verwijderd:
         store.change(
-            connection, entiteit, subject, wordt.gegevens, "T", bron, now, replace=True
+            connection,
+            entiteit,
+            subject,
+            wordt.gegevens,
+            "T",
+            bron,
+            now,
+            replace=True,
+            begin_geldigheid=kennisgeving.begin_geldigheid,
         )
         return Uitkomst(entiteit.code, subject.id, "aangemaakt")
     if not store.differences(subject.gegevens, wordt.gegevens):

@@ -23,7 +23,13 @@ Dates are the digits StUF sends (``yyyymmdd``), with their
 ``indOnvolledigeDatum`` beside them: StUF allows incomplete dates
 (``19800000``, only the year known) that no SQL date type holds. Addresses
 are columns with a prefix per address (``verblijf_``, ``correspondentie_``,
-``bezoek_``); a subject has at most one of each.
+``bezoek_``); a subject has at most one of each. A correspondentieadres may be
+a postbus or antwoordnummer (``correspondentie_postadres_type`` and
+``_nummer``) instead of a street; a person living abroad has ``buitenland_``
+columns (country and three lines) instead of a verblijfsadres.
+
+Each history row also has ``begin_geldigheid``: from when its state holds in
+reality (materiële historie), when the sender said so.
 
 The Alembic migrations in ``migrations/versions`` create the same tables and
 must be kept equal to this metadata (a test compares them).
@@ -70,9 +76,34 @@ ADRES: tuple[tuple[str, int | None], ...] = (
     ("huisnummertoevoeging", 4),
 )
 
+# A correspondentieadres may instead be a postbus (P) or an antwoordnummer
+# (A) with its number: CorrespondentieAdresGrp's second choice
+# (PostadresType, PostadresNummer 1..99999).
+POSTADRES: tuple[tuple[str, int | None], ...] = (
+    ("correspondentie_postadres_type", 1),
+    ("correspondentie_postadres_nummer", None),
+)
+
+# A person living abroad has sub.verblijfBuitenland instead of a
+# verblijfsadres (VerblijfBuitenlandGrp: Landcode up to 4 digits, Landnaam
+# 40, AdresBuitenland 35).
+BUITENLAND: tuple[tuple[str, int | None], ...] = (
+    ("buitenland_landcode", 4),
+    ("buitenland_landnaam", 40),
+    ("buitenland_adres1", 35),
+    ("buitenland_adres2", 35),
+    ("buitenland_adres3", 35),
+)
+
 # Columns holding integers; every other data column holds text.
 INTEGER_COLUMNS = frozenset(
-    f"{prefix}_huisnummer" for prefix in ("verblijf", "correspondentie", "bezoek")
+    {
+        *(
+            f"{prefix}_huisnummer"
+            for prefix in ("verblijf", "correspondentie", "bezoek")
+        ),
+        "correspondentie_postadres_nummer",
+    }
 )
 
 
@@ -95,6 +126,8 @@ PERSOON: tuple[tuple[str, int | None], ...] = (
     *_adres("correspondentie"),
     ("telefoonnummer", 20),
     ("emailadres", 254),
+    *POSTADRES,
+    *BUITENLAND,
 )
 
 ORGANISATIE: tuple[tuple[str, int | None], ...] = (
@@ -106,6 +139,7 @@ ORGANISATIE: tuple[tuple[str, int | None], ...] = (
     *_adres("correspondentie"),
     ("telefoonnummer", 20),
     ("emailadres", 254),
+    *POSTADRES,
 )
 
 VESTIGING: tuple[tuple[str, int | None], ...] = (
@@ -116,6 +150,7 @@ VESTIGING: tuple[tuple[str, int | None], ...] = (
     *_adres("correspondentie"),
     ("telefoonnummer", 20),
     ("emailadres", 254),
+    *POSTADRES,
 )
 
 
@@ -167,6 +202,11 @@ def _history(
         Column("geregistreerd_op", Float, nullable=False),
         Column("verwijderd", Boolean, nullable=False),
         *_data_columns(spec),
+        # Materiële historie: from when the state holds in reality, a StUF
+        # Tijdstip (8 to 17 digits): the kennisgeving's
+        # tijdvakGeldigheid/beginGeldigheid. None: from geregistreerd_op
+        # (the register knows no better; also every row before krg_0002).
+        Column("begin_geldigheid", String(17)),
     )
 
 

@@ -186,3 +186,45 @@ def datum_uit_tekst(value: str) -> tuple[str, str | None]:
         if len(parts[2]) == 4:
             return datum(parts[2] + parts[1].zfill(2) + parts[0].zfill(2))
     raise InvalidValue("datum moet de vorm jjjj-mm-dd, dd-mm-jjjj of jjjjmmdd hebben")
+
+
+def postadres_type(value: str) -> str:
+    """BG:PostadresType: P for a postbus, A for an antwoordnummer."""
+    code = value.strip().upper()
+    if code not in ("P", "A"):
+        raise InvalidValue("postadresType moet P (postbus) of A (antwoordnummer) zijn")
+    return code
+
+
+def postadres_nummer(value: str) -> str:
+    """BG:PostadresNummer: the number of a postbus or antwoordnummer."""
+    number = value.strip()
+    if not _DIGITS.fullmatch(number) or not 0 < int(number) <= 99999:
+        raise InvalidValue("postadresNummer moet een getal van 1 tot en met 99999 zijn")
+    return str(int(number))
+
+
+def landcode(value: str) -> str:
+    """BG:Landcode: the GBA country code (table 34), 1 to 4 digits."""
+    code = value.strip()
+    if not _DIGITS.fullmatch(code) or len(code) > 4:
+        raise InvalidValue("landcode moet uit 1 tot 4 cijfers bestaan")
+    return code.zfill(4)
+
+
+def tijdstip(value: str, indicator: str | None = None) -> str:
+    """A StUF Tijdstip (``yyyymmdd[hhmmss[fff]]``, 8 to 17 digits) padded
+    to 17 digits, so that moments compare as text.
+
+    An incomplete date (its unknown parts zero, with indOnvolledigeDatum)
+    is taken as its earliest moment.
+    """
+    digits = value.strip()
+    if not _DIGITS.fullmatch(digits) or not 8 <= len(digits) <= 17:
+        raise InvalidValue("tijdstip moet uit 8 tot 17 cijfers bestaan")
+    datum(digits[:8], indicator)
+    padded = digits.ljust(17, "0")
+    hour, minute, second = (int(padded[i : i + 2]) for i in (8, 10, 12))
+    if hour > 23 or minute > 59 or second > 59:
+        raise InvalidValue("tijdstip bestaat niet")
+    return padded

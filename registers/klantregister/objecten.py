@@ -7,12 +7,14 @@ value" (the element was nil or empty) and a missing column is "not given".
 Groups (addresses) in a kennisgeving are taken whole: StUF-BG exchanges a
 groepsattribuut as one value, so an address that arrives without a
 huisletter has none, whatever the old address had. In a vraag's selection an
-element left out of a group is just not a criterion.
+element left out of a group is just not a criterion. A choice (verblijfsadres
+or verblijfBuitenland; a street or a postbus) is read the same way: the option
+given replaces the others, which have no value from then on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -21,6 +23,7 @@ from esb.errors import Violation
 from registers.klantregister import nummers
 from registers.klantregister.entiteiten import (
     Check,
+    Choice,
     Extra,
     Group,
     Layout,
@@ -115,6 +118,8 @@ def _read(
             _read(
                 found, node.nodes, gelezen, in_group=True, whole=whole, checked=checked
             )
+        elif isinstance(node, Choice):
+            _read_choice(parent, node, gelezen, in_group, whole, checked)
         elif isinstance(node, Extra):
             container = child(parent, "extraElementen")
             for extra in children(container, "extraElement"):
@@ -122,6 +127,35 @@ def _read(
                     value = read(extra)
                     if value is not ABSENT:
                         _take(gelezen, node.column, node.check, value, extra, checked)
+
+
+def _read_choice(
+    parent: etree._Element,
+    choice: Choice,
+    gelezen: Gelezen,
+    in_group: bool,
+    whole: bool,
+    checked: bool,
+) -> None:
+    before = set(gelezen.gegevens)
+    for option in choice.options:
+        _read(parent, option, gelezen, in_group=in_group, whole=whole, checked=checked)
+    if not whole:
+        return
+    leaves = list(choice.leaves())
+    given = any(
+        leaf.column in gelezen.gegevens
+        and leaf.column not in before
+        and leaf.column not in gelezen.implied
+        for leaf in leaves
+    )
+    if not given:
+        return
+    # The option given replaces the others: they have no value now.
+    for leaf in leaves:
+        if leaf.column not in gelezen.gegevens:
+            _store(gelezen, leaf, None, parent)
+            gelezen.implied.add(leaf.column)
 
 
 def _read_leaf(
@@ -216,14 +250,25 @@ def unsupported(element: etree._Element, layout: Layout) -> list[etree._Element]
     """The elements of a selection with a value that ``layout`` does not hold:
     a vraag on them cannot be answered truthfully."""
     found: list[etree._Element] = []
-    known = {node.element: node for node in layout if isinstance(node, (Leaf, Group))}
+    known = {node.element: node for node in flat(layout)}
     for item in children(element):
         match = known.get(local(item))
         if isinstance(match, Group):
-            found.extend(unsupported(item, match.nodes))
+            found.extend(unsupported(item, tuple(match.nodes)))
         elif match is None and _has_value(item):
             found.append(item)
     return found
+
+
+def flat(nodes: Iterable[Node]) -> Iterator[Leaf | Group]:
+    """The leaves and groups of ``nodes``, with every choice's options
+    inline."""
+    for node in nodes:
+        if isinstance(node, (Leaf, Group)):
+            yield node
+        elif isinstance(node, Choice):
+            for option in node.options:
+                yield from flat(option)
 
 
 def _has_value(element: etree._Element) -> bool:
@@ -290,6 +335,10 @@ def _write(
                     soort = "I" if node.element == "gerelateerde" else verwerkingssoort
                     group.set(f"{STUF}verwerkingssoort", soort)
             _write(group, node.nodes, gegevens, verwerkingssoort, given_only)
+        elif isinstance(node, Choice):
+            option = _chosen(node, gegevens, given_only)
+            if option is not None:
+                _write(parent, option, gegevens, verwerkingssoort, given_only)
         elif isinstance(node, Extra):
             value = gegevens.get(node.column)
             if not value:
@@ -298,6 +347,29 @@ def _write(
                 extras = etree.SubElement(parent, STUF + "extraElementen")
             extra = sub(extras, STUF + "extraElement", value)
             extra.set("naam", node.naam)
+
+
+def _chosen(
+    choice: Choice, gegevens: Gegevens, given_only: bool
+) -> tuple[Node, ...] | None:
+    """The option of ``choice`` to write: the first with a value, else (for
+    a was-object) the first with a column given."""
+    for option in choice.options:
+        if any(gegevens.get(leaf.column) for leaf in _option_leaves(option)):
+            return option
+    if given_only:
+        for option in choice.options:
+            if any(leaf.column in gegevens for leaf in _option_leaves(option)):
+                return option
+    return None
+
+
+def _option_leaves(option: tuple[Node, ...]) -> Iterator[Leaf]:
+    for node in option:
+        if isinstance(node, Leaf):
+            yield node
+        elif isinstance(node, (Group, Choice)):
+            yield from node.leaves()
 
 
 def _write_leaf(parent: etree._Element, leaf: Leaf, gegevens: Gegevens) -> None:
@@ -342,11 +414,7 @@ def prune(
     if asked in _EVERYTHING:
         return
     if asked == "kerngegevens":
-        wanted = {
-            node.element
-            for node in layout
-            if isinstance(node, (Leaf, Group)) and node.kern
-        }
+        wanted = {node.element for node in flat(layout) if node.kern}
         for element in list(children(answer)):
             if local(element) not in wanted and local(element) not in keep:
                 answer.remove(element)

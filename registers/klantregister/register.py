@@ -5,8 +5,9 @@ has identified, and returns the answer element:
 
 - ``npsLk01``, ``nnpLk01``, ``vesLk01`` (kennisgevingen) -> ``Bv03Bericht``
   (:mod:`registers.klantregister.kennisgeving`);
-- ``npsLv01``, ``nnpLv01``, ``vesLv01`` (vragen) -> ``npsLa01``, ...
-  (:mod:`registers.klantregister.vraag`);
+- ``npsLv01``, ``nnpLv01``, ``vesLv01`` (vragen) -> ``npsLa01``, ...,
+  and the vragen with history Lv03, Lv05, Lv07, Lv09 -> La03, ...
+  (:mod:`registers.klantregister.vraag`, :mod:`registers.klantregister.historie`);
 - a ZDS or StUF-ZKN zaak kennisgeving (creeerZaak, updateZaak, zakLk01) ->
   ``Bv03Bericht``, after learning the zaak's initiators
   (:mod:`registers.klantregister.betrokkenen`); every other ZDS/ZKN message
@@ -112,14 +113,17 @@ class Klantregister:
                 now=now,
             )
 
-        if berichtcode == "Lv01":
-            gevraagd = vraag.lees(body, entiteit)
-            resultaat = self.database.read(lambda c: vraag.zoek(c, gevraagd))
+        if berichtcode in vraag.SYNCHROON:
+            gevraagd = vraag.lees(body, entiteit, berichtcode)
+            moment = self.clock()
+            resultaat = self.database.read(
+                lambda c: vraag.zoek(c, gevraagd, now=moment)
+            )
             log.info(
                 "Klantregister {operation} for message {message}: {count} {entiteit}",
                 operation=identification.operation,
                 message=referentienummer,
-                count=len(resultaat.subjects),
+                count=len(resultaat.gevonden),
                 entiteit=entiteit.code,
             )
             return vraag.antwoord(
@@ -134,7 +138,8 @@ class Klantregister:
         raise StufFault(
             "StUF040",
             details=f"het klantregister beantwoordt van de {entiteit.naam} "
-            f"kennisgevingen (Lk01) en vragen (Lv01), geen {berichtcode}",
+            "kennisgevingen (Lk01) en synchrone vragen (Lv01, Lv03, Lv05, Lv07, "
+            f"Lv09), geen {berichtcode}",
         )
 
     def _zaak(

@@ -95,22 +95,39 @@ def history_row(
     entiteit: Entiteit,
     *,
     verwijderd: bool = False,
+    begin_geldigheid: str | None = None,
 ) -> dict[str, Any]:
     """One row of the history table: the state after a change."""
     state = to_db({column: gegevens.get(column) for column in entiteit.columns})
     return {
         **state,
-        **history_meta(mutatiesoort, bron, now, verwijderd=verwijderd),
+        **history_meta(
+            mutatiesoort,
+            bron,
+            now,
+            verwijderd=verwijderd,
+            begin_geldigheid=begin_geldigheid,
+        ),
         "subject_id": subject_id,
         "versie": versie,
     }
 
 
 def history_meta(
-    mutatiesoort: str, bron: Bron, now: float, *, verwijderd: bool = False
+    mutatiesoort: str,
+    bron: Bron,
+    now: float,
+    *,
+    verwijderd: bool = False,
+    begin_geldigheid: str | None = None,
 ) -> dict[str, Any]:
-    """What a history row says about the change itself."""
+    """What a history row says about the change itself.
+
+    ``begin_geldigheid`` (a StUF Tijdstip) is when the new state holds in
+    reality, as the sender said; None: from the moment it is registered.
+    """
     return {
+        "begin_geldigheid": begin_geldigheid,
         "mutatiesoort": mutatiesoort,
         "bron": bron.naam[:200],
         "referentienummer": (
@@ -127,6 +144,8 @@ def insert(
     gegevens: Mapping[str, str | None],
     bron: Bron,
     now: float,
+    *,
+    begin_geldigheid: str | None = None,
 ) -> int:
     """Add a new subject; returns its id."""
     state = {column: gegevens.get(column) for column in entiteit.columns}
@@ -143,7 +162,16 @@ def insert(
     subject_id = int(result.scalar_one())
     connection.execute(
         sa.insert(entiteit.history),
-        history_row(subject_id, 1, "T", bron, now, state, entiteit),
+        history_row(
+            subject_id,
+            1,
+            "T",
+            bron,
+            now,
+            state,
+            entiteit,
+            begin_geldigheid=begin_geldigheid,
+        ),
     )
     return subject_id
 
@@ -159,6 +187,7 @@ def change(
     *,
     verwijderd: bool = False,
     replace: bool = False,
+    begin_geldigheid: str | None = None,
 ) -> Subject:
     """Apply ``changes`` to ``subject`` and record the new state.
 
@@ -193,6 +222,7 @@ def change(
             state,
             entiteit,
             verwijderd=verwijderd,
+            begin_geldigheid=begin_geldigheid,
         ),
     )
     return Subject(subject.id, versie, verwijderd, state)

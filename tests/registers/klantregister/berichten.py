@@ -60,11 +60,13 @@ def kennisgeving(
     overname: str = "V",
     referentienummer: str | None = None,
     zender: str = "TESTAPP",
+    begin_geldigheid: str | None = None,
 ) -> etree._Element:
     """An npsLk01/nnpLk01/vesLk01 with ``objects`` (None: a nil object).
 
     The first object of a W or C is the was-object: only the columns given
-    are written in it, as a careful sender would.
+    are written in it, as a careful sender would. ``begin_geldigheid`` goes
+    in the last object's StUF:tijdvakGeldigheid (materiële historie).
     """
     entiteit = ENTITEITEN[code]
     bericht = etree.Element(BG + f"{code.lower()}Lk01", nsmap=NSMAP)
@@ -78,7 +80,7 @@ def kennisgeving(
             element = etree.SubElement(bericht, BG + "object")
             element.set(f"{{{NS_XSI}}}nil", "true")
             continue
-        write_object(
+        element = write_object(
             bericht,
             BG + "object",
             code,
@@ -87,7 +89,24 @@ def kennisgeving(
             verwerkingssoort=soort,
             given_only=True,
         )
+    if begin_geldigheid is not None:
+        _tijdvak(element, begin_geldigheid)
     return bericht
+
+
+def _tijdvak(element: etree._Element, begin: str) -> None:
+    # StUF:tijdvakGeldigheid comes before extraElementen and the relations.
+    tijdvak = etree.Element(STUF + "tijdvakGeldigheid")
+    etree.SubElement(tijdvak, STUF + "beginGeldigheid").text = begin
+    eind = etree.SubElement(tijdvak, STUF + "eindGeldigheid")
+    eind.set(f"{{{NS_XSI}}}nil", "true")
+    eind.set(STUF + "noValue", "geenWaarde")
+    position = len(element)
+    for index, child in enumerate(element):
+        if child.tag == STUF + "extraElementen" or child.get(STUF + "entiteittype"):
+            position = index
+            break
+    element.insert(position, tijdvak)
 
 
 def vraag(
@@ -101,22 +120,35 @@ def vraag(
     sortering: int = 0,
     aantal: bool = False,
     referentienummer: str | None = None,
+    berichtcode: str = "Lv01",
+    start: Object | None = None,
+    peiltijdstip_materieel: str | None = None,
+    peiltijdstip_formeel: str | None = None,
 ) -> etree._Element:
-    """An npsLv01/nnpLv01/vesLv01 selecting on columns.
+    """An npsLv01/nnpLv01/vesLv01 (or Lv03, Lv05, ...) selecting on columns.
 
     ``scope`` is a mapping of the columns wanted (values ignored), or a
-    StUF:scope value such as ``"alles"`` or ``"kerngegevens"``.
+    StUF:scope value such as ``"alles"`` or ``"kerngegevens"``. ``start``
+    makes it a vervolgvraag continuing after that object.
     """
     entiteit = ENTITEITEN[code]
-    bericht = etree.Element(BG + f"{code.lower()}Lv01", nsmap=NSMAP)
+    bericht = etree.Element(BG + f"{code.lower()}{berichtcode}", nsmap=NSMAP)
     _stuurgegevens(
-        bericht, "Lv01", code, referentienummer or uuid.uuid4().hex, "TESTAPP"
+        bericht, berichtcode, code, referentienummer or uuid.uuid4().hex, "TESTAPP"
     )
     parameters = etree.SubElement(bericht, BG + "parameters")
     etree.SubElement(parameters, STUF + "sortering").text = str(sortering)
-    etree.SubElement(parameters, STUF + "indicatorVervolgvraag").text = "false"
+    etree.SubElement(parameters, STUF + "indicatorVervolgvraag").text = (
+        "true" if start is not None else "false"
+    )
     if maximum is not None:
         etree.SubElement(parameters, STUF + "maximumAantal").text = str(maximum)
+    for name, moment in (
+        ("peiltijdstipMaterieel", peiltijdstip_materieel),
+        ("peiltijdstipFormeel", peiltijdstip_formeel),
+    ):
+        if moment is not None:
+            etree.SubElement(parameters, STUF + name).text = moment
     if aantal:
         etree.SubElement(parameters, STUF + "indicatorAantal").text = "true"
     for tag, selection in (
@@ -148,6 +180,16 @@ def vraag(
                 {column: None for column in scope},
                 given_only=True,
             )
+    if start is not None:
+        container = etree.SubElement(bericht, BG + "start")
+        write_object(
+            container,
+            BG + "object",
+            code,
+            entiteit.antwoord,
+            dict(start),
+            given_only=True,
+        )
     return bericht
 
 

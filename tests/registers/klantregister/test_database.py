@@ -38,7 +38,7 @@ def test_the_register_keeps_its_own_version_table(database_url: str) -> None:
     database = Database.open(database_url)
     try:
         with database.engine.connect() as connection:
-            assert current_revision(connection) == "krg_0001"
+            assert current_revision(connection) == "krg_0002"
             tables = set(sa.inspect(connection).get_table_names())
         assert VERSION_TABLE in tables
         assert "alembic_version" not in tables

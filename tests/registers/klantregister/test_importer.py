@@ -326,30 +326,6 @@ def test_the_progress_bar_writes_a_line_per_tenth_off_a_terminal() -> None:
     assert lines[-1].startswith("[" + "#" * 30 + "] 100% 1,000/1,000 rijen")
 
 
-@pytest.mark.slow
-def test_a_hundred_thousand_persons(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The import figure: 100,000 rows on SQLite (the time is reported, not
-    asserted; the target is under a minute)."""
-    path = tmp_path / "klanten.csv"
-    write_persons(path, 100_000, broken={50_000: BROKEN_BSN})
-    url = f"sqlite:///{tmp_path / 'klantregister.db'}"
-
-    started = time.perf_counter()
-    assert main([str(path), "--database", url]) == 0
-    seconds = time.perf_counter() - started
-
-    database = Database.open(url)
-    try:
-        assert count(database, NPS.table) == 99_999
-    finally:
-        database.close()
-    with capsys.disabled():
-        rate = 100_000 / seconds
-        print(f"\nimport of 100,000 rows: {seconds:.1f} s, {rate:,.0f} rows/s")
-
-
 def test_person_rows_use_plain_spreadsheet_names() -> None:
     """The test data uses spreadsheet names (achternaam, straat, e-mail)."""
     assert "achternaam" in HEADER and len(person(0, "100000009")) == len(HEADER)

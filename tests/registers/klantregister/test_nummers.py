@@ -90,3 +90,38 @@ def test_spreadsheet_dates_become_stuf_dates(
 ) -> None:
     """The import reads the dates people type."""
     assert nummers.datum_uit_tekst(text) == expected
+
+
+def test_a_postadres_is_a_postbus_or_antwoordnummer_with_a_number() -> None:
+    """PostadresType P or A; PostadresNummer 1..99999, leading zeros gone."""
+    assert nummers.postadres_type("p") == "P"
+    assert nummers.postadres_nummer("0042") == "42"
+    for check, value in (
+        (nummers.postadres_type, "X"),
+        (nummers.postadres_nummer, "0"),
+        (nummers.postadres_nummer, "100000"),
+        (nummers.landcode, "60301"),
+        (nummers.landcode, "DE"),
+    ):
+        with pytest.raises(nummers.InvalidValue):
+            check(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "padded"),
+    [
+        ("20270116", "20270116000000000"),
+        ("20270116123000", "20270116123000000"),
+        ("20270116123000123", "20270116123000123"),
+        ("20270000", "20270000000000000"),
+    ],
+)
+def test_tijdstippen_are_padded_to_compare_as_text(value: str, padded: str) -> None:
+    """A StUF Tijdstip of 8 to 17 digits, as 17 digits."""
+    assert nummers.tijdstip(value) == padded
+
+
+@pytest.mark.parametrize("value", ["2027011", "20271301", "20270116250000", "x"])
+def test_impossible_tijdstippen_are_refused(value: str) -> None:
+    with pytest.raises(nummers.InvalidValue):
+        nummers.tijdstip(value)

@@ -7,6 +7,8 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from lxml import etree
 
@@ -18,6 +20,7 @@ from tests.registers.klantregister.berichten import (
     BSN_PIET,
     KVK_ACME,
     RSIN_ACME,
+    STUF,
     answered,
     kennisgeving,
     parameter,
@@ -25,6 +28,7 @@ from tests.registers.klantregister.berichten import (
     vraag,
 )
 from tests.registers.klantregister.conftest import Sender
+from tests.registers.klantregister.csvdata import bsns
 from tests.registers.klantregister.test_kennisgeving import ACME, JAN, WINKEL
 
 PIET = {
@@ -53,7 +57,7 @@ def persons(send: Sender) -> Sender:
     return send
 
 
-def bsns(answer: etree._Element) -> list[str | None]:
+def bsns_in(answer: etree._Element) -> list[str | None]:
     return [value(o, "inp.bsn") for o in answered(answer)]
 
 
@@ -95,7 +99,7 @@ def test_persons_are_found_by_name_and_birth_date(persons: Sender) -> None:
         )
     )
 
-    assert bsns(answer) == sorted([BSN_JAN, BSN_PIET])
+    assert bsns_in(answer) == sorted([BSN_JAN, BSN_PIET])
 
 
 def test_persons_are_found_by_postcode_and_house_number(persons: Sender) -> None:
@@ -104,7 +108,7 @@ def test_persons_are_found_by_postcode_and_house_number(persons: Sender) -> None
         vraag("NPS", {"verblijf_postcode": "1234AB", "verblijf_huisnummer": "12"})
     )
 
-    assert set(bsns(answer)) == {BSN_JAN, BSN_PIET}
+    assert set(bsns_in(answer)) == {BSN_JAN, BSN_PIET}
 
 
 def test_a_vraag_that_finds_nobody_has_no_antwoord(persons: Sender) -> None:
@@ -137,7 +141,7 @@ def test_maximum_aantal_limits_the_answer_and_sets_vervolgvraag(
         )
     )
 
-    assert bsns(answer) == [BSN_JAN, BSN_PIET]
+    assert bsns_in(answer) == [BSN_JAN, BSN_PIET]
     assert parameter(answer, "indicatorVervolgvraag") == "true"
     assert parameter(answer, "aantalVoorkomens") == "3"
 
@@ -152,7 +156,7 @@ def test_a_range_selects_between_vanaf_and_tot_en_met(persons: Sender) -> None:
         )
     )
 
-    assert bsns(answer) == [BSN_KLAAS]
+    assert bsns_in(answer) == [BSN_KLAAS]
 
 
 def test_an_inexact_name_matches_the_start_ignoring_case(persons: Sender) -> None:
@@ -162,7 +166,7 @@ def test_an_inexact_name_matches_the_start_ignoring_case(persons: Sender) -> Non
     assert name is not None
     name.set("{http://www.egem.nl/StUF/StUF0301}exact", "false")
 
-    assert set(bsns(persons(message))) == {BSN_JAN, BSN_PIET}
+    assert set(bsns_in(persons(message))) == {BSN_JAN, BSN_PIET}
 
 
 def test_the_scope_limits_the_answer_to_what_it_names(persons: Sender) -> None:
@@ -269,11 +273,109 @@ def test_a_selection_on_an_element_not_kept_is_refused(persons: Sender) -> None:
     assert "inp.a-nummer" in fault.omschrijving
 
 
-def test_a_vervolgvraag_with_start_is_refused(persons: Sender) -> None:
-    """start (a vervolgvraag) is not supported yet, and says so."""
-    message = vraag("NPS", {"geslachtsnaam": "Jansen"})
-    start = etree.SubElement(message, BG + "start")
-    obj = etree.SubElement(start, BG + "object")
-    obj.set("{http://www.egem.nl/StUF/StUF0301}entiteittype", "NPS")
+def _page(send: Sender, **start: str) -> etree._Element:
+    return send(
+        vraag(
+            "NPS",
+            vanaf={"geboortedatum": "19000101"},
+            sortering=7,
+            maximum=2,
+            aantal=True,
+            start=start or None,
+        )
+    )
 
-    assert persons.fault(message).code == "StUF058"
+
+def test_a_vervolgvraag_pages_through_every_subject_once(send: Sender) -> None:
+    """Seven persons, four sharing a birth date (ties on the sortering),
+    maximumAantal 2: each vervolgvraag with the last object of the previous
+    answer in start gives the next two, until indicatorVervolgvraag false;
+    every person once, in the order of sortering 7."""
+    numbers = list(itertools.islice(bsns(), 7))
+    births = ["19800517", "19700101", "19800517", "19800517", "19990101"]
+    births += ["19800517", "19600101"]
+    for number, birth in zip(numbers, births, strict=True):
+        send(
+            kennisgeving(
+                "NPS",
+                "T",
+                {"bsn": number, "geslachtsnaam": "Smit", "geboortedatum": birth},
+            )
+        )
+
+    seen: list[str | None] = []
+    answer = _page(send)
+    pages = 1
+    while parameter(answer, "indicatorVervolgvraag") == "true":
+        assert parameter(answer, "aantalVoorkomens") == "7"
+        last = bsns_in(answer)[-1]
+        assert last is not None
+        seen += bsns_in(answer)
+        answer = _page(send, bsn=last)
+        pages += 1
+    seen += bsns_in(answer)
+
+    by_birth = sorted(zip(births, range(7), numbers, strict=True))
+    assert seen == [number for _, _, number in by_birth]
+    assert pages == 4
+
+
+def test_a_vervolgvraag_skips_nobody_added_meanwhile(persons: Sender) -> None:
+    """A person added between the vragen after the start object is in the
+    next answer; one sorting before it is not handed out twice."""
+    first = _page(persons)
+    assert bsns_in(first) == [BSN_JAN, BSN_PIET]
+    early, late = itertools.islice(bsns(20_000_000), 2)
+    persons(kennisgeving("NPS", "T", {"bsn": early, "geboortedatum": "19500101"}))
+    persons(kennisgeving("NPS", "T", {"bsn": late, "geboortedatum": "20000101"}))
+
+    second = _page(persons, bsn=BSN_PIET)
+
+    assert bsns_in(second) == [BSN_KLAAS, late]
+    assert parameter(second, "indicatorVervolgvraag") == "false"
+
+
+def test_a_vervolgvraag_continues_after_a_deleted_start_object(
+    persons: Sender,
+) -> None:
+    """The start object deleted meanwhile: its place in the order is still
+    known, and the answer continues after it."""
+    persons(kennisgeving("NPS", "V", {"bsn": BSN_PIET}))
+
+    answer = _page(persons, bsn=BSN_PIET)
+
+    assert bsns_in(answer) == [BSN_KLAAS]
+
+
+def test_a_vervolgvraag_without_start_is_refused(persons: Sender) -> None:
+    """indicatorVervolgvraag true without a start object: StUF055 naming
+    the parameter."""
+    message = vraag("NPS", {"geslachtsnaam": "Jansen"})
+    indicator = message.find(f"{BG}parameters/{STUF}indicatorVervolgvraag")
+    assert indicator is not None
+    indicator.text = "true"
+
+    fault = persons.fault(message)
+
+    assert (fault.code, fault.plek) == ("StUF055", "client")
+    assert fault.violations[0].path == "/npsLv01/parameters/indicatorVervolgvraag"
+
+
+def test_a_start_object_without_its_key_is_refused(persons: Sender) -> None:
+    """A start object naming no BSN cannot say where to continue."""
+    fault = persons.fault(
+        vraag("NPS", {"geslachtsnaam": "Jansen"}, start={"geslachtsnaam": "Jansen"})
+    )
+
+    assert fault.code == "StUF055"
+    assert fault.violations[0].path == "/npsLv01/start/object"
+
+
+def test_a_start_object_never_known_is_object_niet_gevonden(persons: Sender) -> None:
+    """A start BSN the register never had: StUF064, the BSN masked."""
+    fault = persons.fault(
+        vraag("NPS", {"geslachtsnaam": "Jansen"}, start={"bsn": "100000009"})
+    )
+
+    assert fault.code == "StUF064"
+    assert "100000009" not in f"{fault.details} {fault.omschrijving}"
