@@ -52,7 +52,7 @@ from esb.envelope import open_envelope, parse_xml, soap_envelope
 from esb.errors import ConfigError, StufFault
 from esb.identify import identify
 from esb.message import Party, Stuurgegevens
-from registers.zaakregister import Config, Pattern, Zaakregister
+from registers.zaakregister import Config, Pattern, Zaakregister, inhoud
 from registers.zaakregister.database import Database
 from registers.zaakregister.identificaties import DOCUMENT_PATTERN, ZAAK_PATTERN
 
@@ -62,6 +62,10 @@ URL_VARIABLE = "EMO_ZAAKREGISTER_URL"
 DEFAULT_URL = "sqlite:///./var/zaakregister.db"
 DOCUMENTS_FOLDER = "zaakregister-documenten"
 CONTENT_TYPE = "text/xml; charset=utf-8"
+# A payload larger than this is parsed with its document content streamed to
+# the blob store (registers.zaakregister.inhoud); smaller ones take lxml's
+# faster C parser whole.
+STREAM_BYTES = 1024 * 1024
 
 
 class _Shared:
@@ -93,6 +97,16 @@ class _Shared:
 
 
 _shared = _Shared()
+
+
+def open_database(url: str, pool_size: int = 8) -> Database:
+    """The register's database at ``url``, shared with every adapter and
+    event source of this process that uses it; :func:`release_database` it."""
+    return _shared.acquire(url, pool_size)
+
+
+def release_database(url: str) -> None:
+    _shared.release(url)
 
 
 def database_url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> str:
@@ -146,21 +160,32 @@ class ZaakregisterAdapter:
 
     def _deliver(self, outbound: Outbound) -> Delivered:
         # Parse: the payload is what the sender sent (an envelope at
-        # /stuf/zds), or what a route's steps made of it. Identify: the
-        # broker did; a delivery resumed from the journal may come without.
+        # /stuf/zds), or what a route's steps made of it; a large one with
+        # its document content decoded into the blob store on the way.
+        # Identify: the broker did; a delivery resumed from the journal may
+        # come without.
+        prestored: list[str] = []
         try:
-            root = parse_xml(outbound.payload)
+            if len(outbound.payload) > STREAM_BYTES:
+                root, prestored = inhoud.parse(outbound.payload, self.register.blobs)
+            else:
+                root = parse_xml(outbound.payload)
             is_envelope = isinstance(root.tag, str) and root.tag.endswith("}Envelope")
             body = open_envelope(root).body if is_envelope else root
             identification = outbound.identification or identify(
                 body, outbound.soap_action
             )
         except StufFault as fault:
+            for key in prestored:
+                self.register.blobs.delete(key)
             raise self._refused(fault, None, outbound) from fault
 
-        # Handle and answer.
+        # Handle and answer: the answer serialised in its envelope, document
+        # content streamed into it from the blob store.
         try:
-            answer = self.register.handle(identification, body)
+            answer = self.register.answer(
+                identification, body, soap_envelope, prestored=prestored
+            )
         except StufFault as fault:
             raise self._refused(
                 fault, identification.stuurgegevens, outbound
@@ -181,9 +206,7 @@ class ZaakregisterAdapter:
             # A defect fails the same way every time: not worth a retry.
             error.retryable = False
             raise error from exc
-        return Delivered(
-            answer=soap_envelope(answer), content_type=CONTENT_TYPE, status=200
-        )
+        return Delivered(answer=answer, content_type=CONTENT_TYPE, status=200)
 
     def _refused(
         self, fault: StufFault, request: Stuurgegevens | None, outbound: Outbound

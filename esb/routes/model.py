@@ -12,6 +12,7 @@ Source names
     ``http:/stuf/plain`` plain XML (no SOAP envelope) POSTed to that path
     ``file:inbox``       files dropped in the file source's folder ``inbox``
     ``amqp:stuf-in``     messages from the AMQP queue ``stuf-in``
+    ``zaakregister-events:zaken``  the zaakregister's events (its outbox)
 
     A bare path (``/stuf/zds``) means ``soap:/stuf/zds``: SOAP is what StUF
     speaks. Sources hand :meth:`RouteTable.match` the normalised name. The
@@ -50,7 +51,7 @@ log = Logger()
 
 DeliveryMode = Literal["reply", "publish"]
 
-SOURCE_KINDS: tuple[str, ...] = ("soap", "http", "file", "amqp")
+SOURCE_KINDS: tuple[str, ...] = ("soap", "http", "file", "amqp", "zaakregister-events")
 
 
 def normalize_source(text: str) -> str:

@@ -157,7 +157,7 @@ class RouteReader(NodeReader):
             except ValueError as exc:
                 self.problem(text_node, str(exc))
                 return None
-            if source.startswith(("file:", "amqp:")):
+            if source.startswith(("file:", "amqp:", "zaakregister-events:")):
                 self.source_references.append((source, text_node, what))
             if source not in sources:
                 sources.append(source)

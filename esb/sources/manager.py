@@ -43,9 +43,18 @@ def _amqp_source(
     return AmqpSource(definition, broker_ref, max_bytes=max_bytes)
 
 
+def _events_source(
+    definition: SourceDefinition, broker_ref: BrokerRef, max_bytes: int
+) -> InboundSource:
+    from esb.sources.events import EventSource
+
+    return EventSource(definition, broker_ref)
+
+
 FACTORIES: Mapping[str, SourceFactory] = {
     "file": _file_source,
     "amqp": _amqp_source,
+    "zaakregister-events": _events_source,
 }
 
 

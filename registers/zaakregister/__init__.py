@@ -13,6 +13,9 @@ The parts::
                   transaction per request
     zaken         the zaak operations and vragen
     documenten    the document operations and the checkout cycle
+    gebeurtenissen  every change an event: the outbox, and the StUF
+                  kennisgevingen the event source publishes
+    inhoud        large document content streamed to and from the blobs
     parse         kennisgevingen read into plain records
     answers       La01, Du02, Bv02 built to the schemas' element order
     scope         what a vraag's scope keeps of an answer

@@ -21,13 +21,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from lxml import etree
 
 from esb.answers import REFNUMMER_MAX, fits_systeem, stuf_tijdstip
 from esb.message import Party, Stuurgegevens
-from registers.zaakregister.model import Document, Rol, Status, Zaak, ZaakDocument
+from registers.zaakregister.model import (
+    Besluit,
+    Document,
+    Rol,
+    Status,
+    Zaak,
+    ZaakDocument,
+)
+from registers.zaakregister.parse import BESLUIT_ELEMENTS
 from registers.zaakregister.stuf import (
     BG,
     ENTITEITTYPE,
@@ -60,6 +68,22 @@ ROL_ELEMENTEN: tuple[tuple[str, str, str], ...] = (
     ("Uitvoerende", "heeftAlsUitvoerende", "ZAKBTRUTV"),
     ("Verantwoordelijke", "heeftAlsVerantwoordelijke", "ZAKBTRVRA"),
     ("OverigBetrokkene", "heeftAlsOverigBetrokkene", "ZAKBTROVR"),
+)
+
+
+class Verwant(NamedTuple):
+    """A relation to another zaak that is stored on the other zaak's side."""
+
+    soort: str
+    identificatie: str
+    omschrijving: str | None
+
+
+# Relations to other zaken, in ZAK-antwoord order, with their entiteittype.
+ZAAKRELATIES: tuple[tuple[str, str], ...] = (
+    ("heeftAlsDeelzaak", "ZAKZAKDEL"),
+    ("heeftAlsHoofdzaak", "ZAKZAKHFD"),
+    ("heeftBetrekkingOpAndere", "ZAKZAKBTR"),
 )
 
 
@@ -237,8 +261,13 @@ def zaak_object(
     *,
     form: Form,
     tag: str = ZKN + "object",
+    verwanten: Sequence[Verwant] = (),
 ) -> etree._Element:
-    """The zaak as a ZAK-antwoord ``object``, cut to ``form``."""
+    """The zaak as a ZAK-antwoord ``object``, cut to ``form``.
+
+    ``verwanten`` are the relations stored on other zaken that this zaak's
+    answer shows too (its hoofdzaak, when the hoofdzaak named it as deelzaak).
+    """
     element = etree.Element(tag)
     element.set(ENTITEITTYPE, "ZAK")
     sub(element, ZKN + "identificatie", zaak.identificatie)
@@ -288,13 +317,46 @@ def zaak_object(
         for rol in sorted(rollen, key=lambda r: (r.omschrijving or "", r.id)):
             element.append(rol_element(rol, ZKN + tag_name, entiteittype))
 
+    relaties = [
+        Verwant(r.soort, r.andere_identificatie, r.andere_omschrijving)
+        for r in zaak.relaties
+    ]
+    relaties += [v for v in verwanten if v not in relaties]
+    for soort, entiteittype in ZAAKRELATIES:
+        for relatie in sorted(r for r in relaties if r.soort == soort):
+            element.append(zaakrelatie_element(relatie, entiteittype))
+
     for status in statussen_nieuwste_eerst(zaak.statussen):
         element.append(status_element(status, laatste=status is _laatste(zaak)))
 
     koppelingen = sorted(zaak.documenten, key=lambda z: z.document.identificatie)
     for koppeling in koppelingen:
         element.append(zaakdocument_element(koppeling, form=form))
+
+    for besluit in zaak.besluiten:
+        element.append(besluit_element(besluit))
     return shape(element, form)
+
+
+def zaakrelatie_element(relatie: Verwant, entiteittype: str) -> etree._Element:
+    """heeftAlsDeelzaak, heeftAlsHoofdzaak or heeftBetrekkingOpAndere, with
+    the other zaak's identificatie and omschrijving (ZAK-gerelateerdeAntwoord)."""
+    element = etree.Element(ZKN + relatie.soort)
+    element.set(ENTITEITTYPE, entiteittype)
+    zaak = entity(element, ZKN + "gerelateerde", "ZAK")
+    sub(zaak, ZKN + "identificatie", relatie.identificatie)
+    optional(zaak, ZKN + "omschrijving", relatie.omschrijving)
+    return element
+
+
+def besluit_element(besluit: Besluit) -> etree._Element:
+    """A leidtTot (ZAKBSL-antwoord) with the besluit (BSL-gerelateerdeAntwoord)."""
+    element = etree.Element(ZKN + "leidtTot")
+    element.set(ENTITEITTYPE, "ZAKBSL")
+    gerelateerde = entity(element, ZKN + "gerelateerde", "BSL")
+    for name, column in BESLUIT_ELEMENTS:
+        optional(gerelateerde, ZKN + name, getattr(besluit, column))
+    return element
 
 
 def _value_or_nil(parent: etree._Element, tag: str, text: str | None) -> None:

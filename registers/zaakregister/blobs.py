@@ -23,6 +23,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from esb.errors import StufFault
 
@@ -53,40 +54,22 @@ class BlobStore:
         is skipped. Raises a StUF fault with plek client when the text is not
         base64.
         """
+        writer = self.writer()
+        try:
+            for part in _slices(encoded):
+                writer.write(part)
+            return writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def writer(self) -> BlobWriter:
+        """A new blob, written base64 text piece by piece (see BlobWriter)."""
         name = uuid.uuid4().hex
         key = f"{name[:2]}/{name}"
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{name}.tmp")
-        size = 0
-        try:
-            with open(temporary, "wb") as stream:
-                pending = ""
-                for part in _slices(encoded):
-                    chunk = pending + "".join(part.split())
-                    usable = len(chunk) - len(chunk) % 4
-                    pending = chunk[usable:]
-                    if usable:
-                        data = base64.b64decode(chunk[:usable], validate=True)
-                        stream.write(data)
-                        size += len(data)
-                if pending:
-                    raise binascii.Error("length is not a multiple of 4")
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except binascii.Error as exc:
-            temporary.unlink(missing_ok=True)
-            raise StufFault(
-                "StUF055",
-                "Inhoud van het document is geen geldige base64",
-                plek="client",
-                details=f"inhoud kon niet worden gedecodeerd: {exc}",
-            ) from exc
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        return key, size
+        return BlobWriter(key, target)
 
     def write_empty(self) -> tuple[str, int]:
         """A new, empty blob (a document made without content)."""
@@ -100,6 +83,18 @@ class BlobStore:
                 parts.append(base64.b64encode(data).decode("ascii"))
         return "".join(parts)
 
+    def copy_base64(self, key: str, target: BinaryIO) -> None:
+        """Write the blob's content as base64 to ``target``, slice by slice:
+        never more than a slice of it in memory."""
+        with open(self._path(key), "rb") as stream:
+            while data := stream.read(_READ):
+                target.write(base64.b64encode(data))
+
+    def open(self, key: str) -> BinaryIO:
+        """The blob's content as a binary file to stream (the caller closes
+        it); FileNotFoundError when the blob is missing."""
+        return open(self._path(key), "rb")
+
     def read(self, key: str) -> bytes:
         """The blob's content (for tests and small documents)."""
         return self._path(key).read_bytes()
@@ -108,6 +103,77 @@ class BlobStore:
         """Remove a blob that no row names any more; missing is fine."""
         if key:
             self._path(key).unlink(missing_ok=True)
+
+
+class BlobWriter:
+    """One new blob, its base64 text given in pieces of any size.
+
+    Decodes as it goes, into a temporary file beside the blob; ``finish``
+    checks that nothing is left over, flushes to disk and renames the file
+    into place. ``abort`` removes what was written. Whitespace is skipped;
+    anything else outside the base64 alphabet is a StUF055 fault.
+    """
+
+    def __init__(self, key: str, target: Path) -> None:
+        self.key = key
+        self.target = target
+        self.temporary = target.with_name(f".{target.name}.tmp")
+        self.size = 0
+        self._pending = ""
+        self._stream: BinaryIO | None = open(self.temporary, "wb")
+
+    def write(self, text: str) -> None:
+        assert self._stream is not None, "blob already finished"
+        chunk = self._pending + "".join(text.split())
+        usable = len(chunk) - len(chunk) % 4
+        self._pending = chunk[usable:]
+        if usable:
+            data = _decoded(chunk[:usable])
+            self._stream.write(data)
+            self.size += len(data)
+
+    def finish(self) -> tuple[str, int]:
+        """Put the blob in place; (key, size in bytes)."""
+        assert self._stream is not None, "blob already finished"
+        try:
+            if self._pending:
+                raise _invalid(
+                    binascii.Error(
+                        f"length is not a multiple of 4 ({len(self._pending)} "
+                        "characters left over)"
+                    )
+                )
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            self._stream.close()
+            self._stream = None
+            os.replace(self.temporary, self.target)
+        except BaseException:
+            self.abort()
+            raise
+        return self.key, self.size
+
+    def abort(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        self.temporary.unlink(missing_ok=True)
+
+
+def _decoded(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise _invalid(exc) from exc
+
+
+def _invalid(exc: binascii.Error) -> StufFault:
+    return StufFault(
+        "StUF055",
+        "Inhoud van het document is geen geldige base64",
+        plek="client",
+        details=f"inhoud kon niet worden gedecodeerd: {exc}",
+    )
 
 
 def _slices(text: str) -> Iterator[str]:

@@ -16,6 +16,7 @@ from registers.zaakregister.identificaties import (
     ZAAK_PATTERN,
     Pattern,
 )
+from registers.zaakregister.inhoud import Later
 from registers.zaakregister.stuf import child, children
 
 # The most objects one vraag returns, whatever maximumAantal asks.
@@ -47,6 +48,9 @@ class Request:
     identification: Identification
     body: etree._Element
     now: float
+    # When given, document content goes into the answer after it is
+    # serialised (registers.zaakregister.inhoud), not into the tree.
+    later: Later | None = None
 
     @property
     def operation(self) -> str:

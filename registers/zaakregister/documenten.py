@@ -20,7 +20,13 @@ from lxml import etree
 from sqlalchemy.orm import Session, selectinload
 
 from esb.answers import bv03
-from registers.zaakregister import answers, identificaties, parse
+from registers.zaakregister import (
+    answers,
+    gebeurtenissen,
+    identificaties,
+    inhoud,
+    parse,
+)
 from registers.zaakregister.blobs import BlobStore
 from registers.zaakregister.context import (
     Config,
@@ -126,14 +132,26 @@ def read_new(request: Request, blobs: BlobStore, stored: Stored) -> DocumentGege
             "base64); een document zonder inhoud maakt maakZaakdocument",
         )
     if gegevens.inhoud is not None:
+        _store(gegevens, blobs, stored)
+    return gegevens
+
+
+def _store(gegevens: DocumentGegevens, blobs: BlobStore, stored: Stored) -> None:
+    """Put the document's content in the blob store, unless it is there."""
+    assert gegevens.inhoud is not None
+    already = inhoud.stored(gegevens.inhoud)
+    if already is not None:
+        # Decoded while the request was parsed (registers.zaakregister.inhoud).
+        key, size = already
+        gegevens.inhoud.set(inhoud.TAKEN, key)
+    else:
         key, size = blobs.write_base64(gegevens.inhoud.text or "")
-        stored.new.append(key)
         # The decoded text is not needed any more; the element would keep
         # the base64 alive as long as the request's tree.
         gegevens.inhoud.text = None
-        gegevens.fields["inhoud_sleutel"] = key
-        gegevens.fields["inhoud_grootte"] = str(size)
-    return gegevens
+    stored.new.append(key)
+    gegevens.fields["inhoud_sleutel"] = key
+    gegevens.fields["inhoud_grootte"] = str(size)
 
 
 def voeg_toe(
@@ -177,6 +195,13 @@ def voeg_toe(
         for column, new in link.fields.items():
             if new is not None or column != "registratiedatum":
                 setattr(koppeling, column, new)
+        gebeurtenissen.record(
+            session,
+            request,
+            "document-toegevoegd",
+            zaak.identificatie,
+            document.identificatie,
+        )
     session.add(document)
     return _bv03(request, config)
 
@@ -197,7 +222,7 @@ def lees(
 ) -> etree._Element:
     gelijk = request.element("gelijk")
     document = find(session, text(gelijk, "identificatie"))
-    element = _with_inhoud(document, config, blobs)
+    element = _with_inhoud(document, request, config, blobs)
     prune(element, path(request.body, "scope/object"), keep=_DEMANDED)
     return answers.la01(
         request.operation,
@@ -211,12 +236,22 @@ def lees(
 
 
 def _with_inhoud(
-    document: Document, config: Config, blobs: BlobStore
+    document: Document, request: Request, config: Config, blobs: BlobStore
 ) -> etree._Element:
+    """The document with its content: in the tree, or as a placeholder the
+    caller fills in after serialising (``request.later``)."""
     key = document.inhoud_sleutel
+
+    def content() -> str:
+        if not key:
+            return ""
+        if request.later is not None:
+            return request.later.placeholder(key)
+        return blobs.read_base64(key)
+
     return answers.document_object(
         document,
-        (lambda: blobs.read_base64(key)) if key else (lambda: ""),
+        content,
         link=config.document_link.format(identificatie=document.identificatie),
     )
 
@@ -241,7 +276,7 @@ def bewerken(
     document.checkout_id = uuid.uuid4().hex
     document.checkout_door = request.zender
     document.gewijzigd_op = request.now
-    element = _with_inhoud(document, config, blobs)
+    element = _with_inhoud(document, request, config, blobs)
     return answers.du02_bewerken(
         element,
         document.checkout_id,
@@ -261,11 +296,7 @@ def read_update(
     was = parse.document(objects[0]) if len(objects) > 1 else None
     wordt = parse.document(objects[-1])
     if wordt.inhoud is not None:
-        key, size = blobs.write_base64(wordt.inhoud.text or "")
-        stored.new.append(key)
-        wordt.inhoud.text = None
-        wordt.fields["inhoud_sleutel"] = key
-        wordt.fields["inhoud_grootte"] = str(size)
+        _store(wordt, blobs, stored)
     return was, wordt
 
 
@@ -299,6 +330,14 @@ def update(
     document.checkout_id = None
     document.checkout_door = None
     document.gewijzigd_op = request.now
+    for koppeling in document.zaken:
+        gebeurtenissen.record(
+            session,
+            request,
+            "document-gewijzigd",
+            koppeling.zaak.identificatie,
+            document.identificatie,
+        )
     return answers.bv02(request.stuurgegevens, config.system)
 
 

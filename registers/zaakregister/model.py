@@ -7,7 +7,12 @@ and write::
           1 ── n  rol           (heeftAlsInitiator, heeftAlsBelanghebbende, ...)
           1 ── n  kenmerk       (kenmerk: other systems' keys for the zaak)
           n ── n  document      (heeftRelevant / isRelevantVoor, via zaakdocument)
+          1 ── n  zaakrelatie   (heeftAlsDeelzaak, heeftAlsHoofdzaak,
+                                 heeftBetrekkingOpAndere: other zaken)
+          1 ── n  besluit       (leidtTot: the besluiten the zaak led to)
 
+    gebeurtenis                 (the outbox: one row per change, written in
+                                 the transaction that made it)
     teller                      (counters behind genereer...Identificatie)
 
 StUF dates (``Datum``, ``yyyymmdd``) and moments (``Tijdstip``, 8 to 17
@@ -116,6 +121,14 @@ class Zaak(Base):
         back_populates="zaak",
         cascade="all, delete-orphan",
         order_by="ZaakDocument.id",
+    )
+    relaties: Mapped[list[ZaakRelatie]] = relationship(
+        back_populates="zaak",
+        cascade="all, delete-orphan",
+        order_by="ZaakRelatie.id",
+    )
+    besluiten: Mapped[list[Besluit]] = relationship(
+        back_populates="zaak", cascade="all, delete-orphan", order_by="Besluit.id"
     )
 
 
@@ -273,6 +286,94 @@ class ZaakDocument(Base):
     document: Mapped[Document] = relationship(back_populates="zaken")
 
     __table_args__ = (UniqueConstraint("zaak_id", "document_id"),)
+
+
+class ZaakRelatie(Base):
+    """A relation from a zaak to another zaak, by the other's identificatie.
+
+    ``soort`` is the relation's element: ``heeftAlsDeelzaak`` (ZAKZAKDEL)
+    or ``heeftBetrekkingOpAndere`` (ZAKZAKBTR), the two a ZAK-kennisgeving
+    carries. The other zaak need not be in this register (StUF relations may
+    point at another system's zaak), so it is kept by identificatie, with
+    the omschrijving the sender gave. A relation is stored once, on the zaak
+    whose message named it; a deelzaak's answer shows its hoofdzaak as
+    heeftAlsHoofdzaak (ZAKZAKHFD) all the same, see
+    :func:`registers.zaakregister.zaken.verwanten`.
+    """
+
+    __tablename__ = "zrg_zaakrelaties"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    zaak_id: Mapped[int] = mapped_column(
+        ForeignKey("zrg_zaken.id", ondelete="CASCADE"), index=True
+    )
+    soort: Mapped[str] = mapped_column(String(30))
+    andere_identificatie: Mapped[str] = mapped_column(String(ID), index=True)
+    andere_omschrijving: Mapped[str | None] = mapped_column(String(NAME))
+
+    zaak: Mapped[Zaak] = relationship(back_populates="relaties")
+
+    __table_args__ = (UniqueConstraint("zaak_id", "soort", "andere_identificatie"),)
+
+
+class Besluit(Base):
+    """A besluit a zaak led to (ZAKBSL with its BSL), as the sender gave it."""
+
+    __tablename__ = "zrg_besluiten"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    zaak_id: Mapped[int] = mapped_column(
+        ForeignKey("zrg_zaken.id", ondelete="CASCADE"), index=True
+    )
+    identificatie: Mapped[str | None] = mapped_column(String(ID))
+    bst_omschrijving: Mapped[str | None] = mapped_column(String(NAME))
+    datum_beslissing: Mapped[str | None] = mapped_column(String(DATE))
+    toelichting: Mapped[str | None] = mapped_column(Text)
+    ingangsdatum_werking: Mapped[str | None] = mapped_column(String(DATE))
+    einddatum_werking: Mapped[str | None] = mapped_column(String(DATE))
+    vervalreden: Mapped[str | None] = mapped_column(String(SHORT))
+    datum_publicatie: Mapped[str | None] = mapped_column(String(DATE))
+    datum_verzending: Mapped[str | None] = mapped_column(String(DATE))
+    datum_uiterlijke_reactie: Mapped[str | None] = mapped_column(String(DATE))
+
+    zaak: Mapped[Zaak] = relationship(back_populates="besluiten")
+
+
+class Gebeurtenis(Base):
+    """One change to the register: the transactional outbox.
+
+    Written in the same transaction as the change it records, so a change
+    without its event (or an event without its change) cannot be committed.
+    ``soort`` is one of :data:`SOORTEN`; ``referentienummer``, ``zender``
+    (``organisatie/applicatie``) and ``operation`` name the message that made
+    the change. ``gepubliceerd`` is set once the event source has handed the
+    event to the broker and the broker has journaled it; until then the event
+    is offered again (at least once, never lost).
+
+    The zaakzoeker reads this table to show the messages that changed a zaak:
+    its column names are an interface.
+    """
+
+    __tablename__ = "zrg_gebeurtenissen"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    soort: Mapped[str] = mapped_column(String(30))
+    zaak_identificatie: Mapped[str] = mapped_column(String(ID), index=True)
+    document_identificatie: Mapped[str | None] = mapped_column(String(ID))
+    tijdstip: Mapped[float] = mapped_column()
+    referentienummer: Mapped[str | None] = mapped_column(String(SHORT))
+    zender: Mapped[str | None] = mapped_column(String(NAME))
+    operation: Mapped[str] = mapped_column(String(SHORT))
+    gepubliceerd: Mapped[float | None] = mapped_column(index=True)
+
+
+SOORTEN = (
+    "zaak-aangemaakt",
+    "zaak-gewijzigd",
+    "status-gewijzigd",
+    "document-toegevoegd",
+    "document-gewijzigd",
+)
 
 
 class Teller(Base):

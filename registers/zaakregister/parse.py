@@ -159,6 +159,25 @@ ZAAKDOCUMENT_ELEMENTS: tuple[tuple[str, str], ...] = (
     ("sta.datumStatusGezet", "sta_datum_status_gezet"),
 )
 
+# Relations to other zaken a kennisgeving may carry (zkn0310 ZAK-kennisgeving;
+# heeftAlsHoofdzaak exists only in answers: it is the other side of a
+# hoofdzaak's heeftAlsDeelzaak).
+ZAAKRELATIES = ("heeftAlsDeelzaak", "heeftBetrekkingOpAndere")
+
+# BSL (BSL-gerelateerdeAntwoord) elements, in schema order: element -> column.
+BESLUIT_ELEMENTS: tuple[tuple[str, str], ...] = (
+    ("identificatie", "identificatie"),
+    ("bst.omschrijving", "bst_omschrijving"),
+    ("datumBeslissing", "datum_beslissing"),
+    ("toelichting", "toelichting"),
+    ("ingangsdatumWerking", "ingangsdatum_werking"),
+    ("einddatumWerking", "einddatum_werking"),
+    ("vervalreden", "vervalreden"),
+    ("datumPublicatie", "datum_publicatie"),
+    ("datumVerzending", "datum_verzending"),
+    ("datumUiterlijkeReactie", "datum_uiterlijke_reactie"),
+)
+
 XMIME_CONTENT_TYPE = "{http://www.w3.org/2005/05/xmlmime}contentType"
 BESTANDSNAAM = "{http://www.egem.nl/StUF/StUF0301}bestandsnaam"
 
@@ -221,6 +240,34 @@ class StatusGegevens:
 
 
 @dataclass
+class RelatieGegevens:
+    """A heeftAlsDeelzaak or heeftBetrekkingOpAndere: the other zaak."""
+
+    soort: str
+    verwerkingssoort: str | None
+    identificatie: str
+    omschrijving: str | None
+
+    def key(self) -> tuple[str, str]:
+        return self.soort, self.identificatie
+
+
+@dataclass
+class BesluitGegevens:
+    """A leidtTot relation: the besluit (BSL) as the sender gave it."""
+
+    verwerkingssoort: str | None
+    fields: dict[str, str | None]
+
+    def key(self) -> tuple[str | None, ...]:
+        """A besluit is known by its identificatie; one without, by all it says."""
+        identificatie = self.fields.get("identificatie")
+        if identificatie:
+            return (identificatie,)
+        return tuple(self.fields.get(column) for _, column in BESLUIT_ELEMENTS)
+
+
+@dataclass
 class ZaakGegevens:
     """What one ``object`` of a zaak kennisgeving says."""
 
@@ -232,6 +279,8 @@ class ZaakGegevens:
     andere_zaakobjecten: list[etree._Element] | None = None
     rollen: list[RolGegevens] = field(default_factory=list)
     statussen: list[StatusGegevens] = field(default_factory=list)
+    relaties: list[RelatieGegevens] = field(default_factory=list)
+    besluiten: list[BesluitGegevens] = field(default_factory=list)
 
 
 @dataclass
@@ -304,6 +353,26 @@ def zaak(element: etree._Element) -> ZaakGegevens:
             gegevens.rollen.append(rol(relation))
         elif name == "heeft":
             gegevens.statussen.append(status(relation))
+        elif name in ZAAKRELATIES:
+            identificatie = text(relation, "gerelateerde/identificatie")
+            if identificatie:
+                gegevens.relaties.append(
+                    RelatieGegevens(
+                        name,
+                        relation.get(VERWERKINGSSOORT),
+                        identificatie,
+                        text(relation, "gerelateerde/omschrijving"),
+                    )
+                )
+        elif name == "leidtTot":
+            besluit = child(relation, "gerelateerde")
+            if besluit is not None and has_content(besluit):
+                gegevens.besluiten.append(
+                    BesluitGegevens(
+                        relation.get(VERWERKINGSSOORT),
+                        _fields(besluit, BESLUIT_ELEMENTS),
+                    )
+                )
     return gegevens
 
 

@@ -23,7 +23,7 @@ are taken as the ZDS operation they amount to::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from twisted.logger import Logger
 
 from esb.errors import StufFault
 from esb.message import Identification
-from registers.zaakregister import documenten, zaken
+from registers.zaakregister import documenten, inhoud, zaken
 from registers.zaakregister.blobs import BlobStore
 from registers.zaakregister.context import Config, Request
 from registers.zaakregister.database import Conflict, Database
@@ -99,13 +99,52 @@ class Zaakregister:
         self, identification: Identification, body: etree._Element
     ) -> etree._Element:
         """Carry out the request; the answer's bericht element, or a fault."""
+        return self._handle(self._request(identification, body, None))
+
+    def answer(
+        self,
+        identification: Identification,
+        body: etree._Element,
+        serialise: Callable[[etree._Element], bytes],
+        *,
+        prestored: Sequence[str] = (),
+    ) -> bytes:
+        """Carry out the request; the answer serialised by ``serialise``.
+
+        Document content goes into the serialised answer straight from the
+        blob store (:func:`registers.zaakregister.inhoud.splice`), so a large
+        document is in memory once. ``prestored`` are the blobs that
+        :func:`registers.zaakregister.inhoud.parse` made of the request's
+        inhoud: those the operation does not take are deleted.
+        """
+        later = inhoud.Later()
+        request = self._request(identification, body, later)
+        try:
+            element = self._handle(request)
+            return inhoud.splice(element, serialise, later, self.blobs)
+        finally:
+            referenced = _referenced(body)
+            for key in prestored:
+                if key not in referenced:
+                    self.blobs.delete(key)
+
+    def _request(
+        self,
+        identification: Identification,
+        body: etree._Element,
+        later: inhoud.Later | None,
+    ) -> Request:
         if identification.flavour == "stuf-zkn":
             operation = _generic(identification)
         else:
             operation = identification.operation
         if operation != identification.operation:
             identification = _renamed(identification, operation)
-        request = Request(identification, body, self.clock())
+        return Request(identification, body, self.clock(), later)
+
+    def _handle(self, request: Request) -> etree._Element:
+        operation = request.operation
+        identification = request.identification
 
         if operation in ("voegZaakdocumentToe", "maakZaakdocument"):
             return self._new_document(request)
@@ -187,3 +226,11 @@ _SUPPORTED = frozenset(_ZAAK_OPERATIONS) | {
 
 def _renamed(identification: Identification, operation: str) -> Identification:
     return replace(identification, operation=operation)
+
+
+def _referenced(body: etree._Element) -> set[str]:
+    """The prestored blobs a document operation took: it marks each inhoud
+    it stored with :data:`registers.zaakregister.inhoud.TAKEN`."""
+    return {
+        key for element in body.iter() if (key := element.get(inhoud.TAKEN)) is not None
+    }

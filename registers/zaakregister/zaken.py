@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from lxml import etree
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from esb.answers import bv03
 from esb.errors import StufFault
-from registers.zaakregister import answers, identificaties, parse
-from registers.zaakregister.answers import Form
+from registers.zaakregister import answers, gebeurtenissen, identificaties, parse
+from registers.zaakregister.answers import Form, Verwant
 from registers.zaakregister.context import (
     Config,
     Request,
@@ -38,21 +40,31 @@ from registers.zaakregister.context import (
     refused,
 )
 from registers.zaakregister.model import (
+    Besluit,
     Kenmerk,
     Rol,
     Status,
     Zaak,
     ZaakDocument,
+    ZaakRelatie,
 )
-from registers.zaakregister.parse import RolGegevens, StatusGegevens, ZaakGegevens
+from registers.zaakregister.parse import (
+    BesluitGegevens,
+    RelatieGegevens,
+    RolGegevens,
+    StatusGegevens,
+    ZaakGegevens,
+)
 from registers.zaakregister.scope import prune
 from registers.zaakregister.stuf import ZKN, child, fragment, is_nil, path, text
 
-_LOAD = (
+LOAD = (
     selectinload(Zaak.statussen),
     selectinload(Zaak.rollen),
     selectinload(Zaak.kenmerken),
     selectinload(Zaak.documenten).selectinload(ZaakDocument.document),
+    selectinload(Zaak.relaties),
+    selectinload(Zaak.besluiten),
 )
 
 
@@ -60,10 +72,40 @@ def find(session: Session, identificatie: str | None) -> Zaak:
     """The zaak with this identificatie, with its relations; StUF064 if none."""
     if identificatie:
         query = sa.select(Zaak).where(Zaak.identificatie == identificatie)
-        zaak = session.execute(query.options(*_LOAD)).scalar_one_or_none()
+        zaak = session.execute(query.options(*LOAD)).scalar_one_or_none()
         if zaak is not None:
             return zaak
     raise not_found("zaak", identificatie)
+
+
+def verwanten(session: Session, zaken: Sequence[Zaak]) -> dict[int, list[Verwant]]:
+    """The other side of the deelzaak relations, per zaak id.
+
+    A relation is stored on the zaak whose message named it, and a
+    kennisgeving can name deelzaken only (ZAK-kennisgeving has no
+    heeftAlsHoofdzaak); a hoofdzaak's heeftAlsDeelzaak is its deelzaak's
+    heeftAlsHoofdzaak, so the deelzaak's answer shows it too.
+    """
+    by_identificatie = {zaak.identificatie: zaak.id for zaak in zaken}
+    found: dict[int, list[Verwant]] = {zaak.id: [] for zaak in zaken}
+    if not zaken:
+        return found
+    query = (
+        sa.select(
+            ZaakRelatie.andere_identificatie, Zaak.identificatie, Zaak.omschrijving
+        )
+        .join(Zaak, ZaakRelatie.zaak_id == Zaak.id)
+        .where(
+            ZaakRelatie.soort == "heeftAlsDeelzaak",
+            ZaakRelatie.andere_identificatie.in_(list(by_identificatie)),
+        )
+        .order_by(Zaak.identificatie)
+    )
+    for deelzaak, hoofdzaak, omschrijving in session.execute(query):
+        found[by_identificatie[deelzaak]].append(
+            Verwant("heeftAlsHoofdzaak", hoofdzaak, omschrijving)
+        )
+    return found
 
 
 def organisatie(config: Config, request: Request) -> str:
@@ -135,7 +177,14 @@ def creeer(session: Session, request: Request, config: Config) -> etree._Element
     for status in gegevens.statussen:
         if status.verwerkingssoort not in ("V", "E"):
             _add_status(zaak, status, request.now)
+    for relatie in gegevens.relaties:
+        if relatie.verwerkingssoort not in ("V", "E"):
+            _add_relatie(zaak, relatie)
+    for besluit in gegevens.besluiten:
+        if besluit.verwerkingssoort not in ("V", "E"):
+            _add_besluit(zaak, besluit)
     session.add(zaak)
+    gebeurtenissen.record(session, request, "zaak-aangemaakt", zaak.identificatie)
     return _bv03(request, config)
 
 
@@ -214,6 +263,39 @@ def _add_status(zaak: Zaak, gegevens: StatusGegevens, now: float) -> None:
     zaak.statussen.append(status)
 
 
+def _add_relatie(zaak: Zaak, gegevens: RelatieGegevens) -> None:
+    for existing in zaak.relaties:
+        if (existing.soort, existing.andere_identificatie) == gegevens.key():
+            existing.andere_omschrijving = gegevens.omschrijving
+            return
+    zaak.relaties.append(
+        ZaakRelatie(
+            soort=gegevens.soort,
+            andere_identificatie=gegevens.identificatie,
+            andere_omschrijving=gegevens.omschrijving,
+        )
+    )
+
+
+def _add_besluit(zaak: Zaak, gegevens: BesluitGegevens) -> None:
+    """Record a besluit; one with the same identificatie is replaced."""
+    for existing in zaak.besluiten:
+        if _besluit_key(existing) == gegevens.key():
+            for column, new in gegevens.fields.items():
+                setattr(existing, column, new)
+            return
+    besluit = Besluit()
+    for column, new in gegevens.fields.items():
+        setattr(besluit, column, new)
+    zaak.besluiten.append(besluit)
+
+
+def _besluit_key(besluit: Besluit) -> tuple[str | None, ...]:
+    if besluit.identificatie:
+        return (besluit.identificatie,)
+    return tuple(getattr(besluit, column) for _, column in parse.BESLUIT_ELEMENTS)
+
+
 def _status_key(status: Status) -> tuple[str | None, ...]:
     return (
         status.zkt_code,
@@ -230,7 +312,7 @@ def _status_key(status: Status) -> tuple[str | None, ...]:
 def update(session: Session, request: Request, config: Config) -> etree._Element:
     was, wordt = _was_wordt(request)
     zaak = find(session, wordt.identificatie or (was.identificatie if was else None))
-    _apply(zaak, was, wordt, request)
+    _record(session, request, zaak, _apply(zaak, was, wordt, request))
     return _bv03(request, config)
 
 
@@ -249,8 +331,26 @@ def actualiseer_status(
             "het (wordt-)object heeft geen heeft-relatie met de nieuwe status",
         )
     zaak = find(session, wordt.identificatie or (was.identificatie if was else None))
-    _apply(zaak, was, wordt, request)
+    _record(session, request, zaak, _apply(zaak, was, wordt, request))
     return _bv03(request, config)
+
+
+def _record(session: Session, request: Request, zaak: Zaak, changed: Changed) -> None:
+    """The events of an update: a new or removed status is a status-gewijzigd,
+    any other change a zaak-gewijzigd; an update that changed nothing is
+    no event."""
+    if changed.status:
+        gebeurtenissen.record(session, request, "status-gewijzigd", zaak.identificatie)
+    if changed.zaak:
+        gebeurtenissen.record(session, request, "zaak-gewijzigd", zaak.identificatie)
+
+
+@dataclass
+class Changed:
+    """What an update changed: the zaak's own data or relations, its statuses."""
+
+    zaak: bool = False
+    status: bool = False
 
 
 def _was_wordt(request: Request) -> tuple[ZaakGegevens | None, ZaakGegevens]:
@@ -262,7 +362,8 @@ def _was_wordt(request: Request) -> tuple[ZaakGegevens | None, ZaakGegevens]:
 
 def _apply(
     zaak: Zaak, was: ZaakGegevens | None, wordt: ZaakGegevens, request: Request
-) -> None:
+) -> Changed:
+    changed = Changed()
     # The fields: only what differs between was and wordt changes.
     changes: dict[str, str | None] = {}
     previous = was.fields if was else {}
@@ -273,38 +374,79 @@ def _apply(
             raise _stale(zaak, column, previous[column], getattr(zaak, column))
         changes[column] = new
     for column, new in changes.items():
+        changed.zaak = changed.zaak or getattr(zaak, column) != new
         setattr(zaak, column, new)
 
     if wordt.zaaktype is not None and (was is None or was.zaaktype != wordt.zaaktype):
         for column, new in wordt.zaaktype.items():
+            changed.zaak = changed.zaak or getattr(zaak, column) != new
             setattr(zaak, column, new)
     if wordt.kenmerken is not None and (
         was is None or was.kenmerken != wordt.kenmerken
     ):
         zaak.kenmerken = [Kenmerk(kenmerk=k, bron=b) for k, b in wordt.kenmerken]
+        changed.zaak = True
     if wordt.andere_zaakobjecten is not None and (
         was is None or _xml(was.andere_zaakobjecten) != _xml(wordt.andere_zaakobjecten)
     ):
         fragments = [fragment(e) for e in wordt.andere_zaakobjecten]
         zaak.andere_zaakobjecten = json.dumps(fragments) if fragments else None
+        changed.zaak = True
 
     # The relations, by verwerkingssoort.
     unchanged_rollen = was.rollen if was else []
     for rol in wordt.rollen:
         if any(_same_rol(rol, old) for old in unchanged_rollen):
             continue
+        if rol.verwerkingssoort != "I" and rol.betrokkene is not None:
+            changed.zaak = True
         _apply_rol(zaak, rol)
     unchanged_statussen = [s.key() for s in was.statussen] if was else []
     for status in wordt.statussen:
         if status.key() in unchanged_statussen:
             continue
+        held = len(zaak.statussen)
         if status.verwerkingssoort in ("V", "E"):
             zaak.statussen[:] = [
                 s for s in zaak.statussen if _status_key(s) != status.key()
             ]
         elif status.verwerkingssoort != "I":
             _add_status(zaak, status, request.now)
+        changed.status = changed.status or len(zaak.statussen) != held
+    changed.zaak = _apply_relaties(zaak, was, wordt) or changed.zaak
     zaak.gewijzigd_op = request.now
+    return changed
+
+
+def _apply_relaties(zaak: Zaak, was: ZaakGegevens | None, wordt: ZaakGegevens) -> bool:
+    """Relations to other zaken and besluiten, by verwerkingssoort; whether
+    anything changed."""
+    changed = False
+    unchanged = list(was.relaties) if was else []
+    for relatie in wordt.relaties:
+        if relatie in unchanged or relatie.verwerkingssoort == "I":
+            continue
+        if relatie.verwerkingssoort in ("V", "E"):
+            zaak.relaties[:] = [
+                r
+                for r in zaak.relaties
+                if (r.soort, r.andere_identificatie) != relatie.key()
+            ]
+        else:
+            _add_relatie(zaak, relatie)
+        changed = True
+    unchanged_besluiten = list(was.besluiten) if was else []
+    for besluit in wordt.besluiten:
+        if besluit in unchanged_besluiten or besluit.verwerkingssoort == "I":
+            continue
+        if besluit.verwerkingssoort in ("V", "E"):
+            zaak.besluiten[:] = [
+                b for b in zaak.besluiten if _besluit_key(b) != besluit.key()
+            ]
+        else:
+            _add_besluit(zaak, besluit)
+        changed = True
+    return changed
 
 
 def _stale(zaak: Zaak, column: str, was: str | None, held: str | None) -> StufFault:
@@ -389,7 +531,11 @@ def geef_details(session: Session, request: Request, config: Config) -> etree._E
     else:
         zaken = _search(session, gelijk, request)
     form: Form = "details" if request.flavour == "zds-1.2" else "generiek"
-    objects = [prune(answers.zaak_object(z, form=form), scope) for z in zaken]
+    andere = verwanten(session, zaken)
+    objects = [
+        prune(answers.zaak_object(z, form=form, verwanten=andere[z.id]), scope)
+        for z in zaken
+    ]
     return _la01(request, config, objects)
 
 
@@ -508,5 +654,66 @@ def _search(session: Session, gelijk: etree._Element, request: Request) -> list[
             "gelijk moet een identificatie, een zaaktype (isVan/gerelateerde/code) "
             "of een betrokkene (heeftAls.../gerelateerde) noemen",
         )
-    query = query.order_by(Zaak.identificatie).limit(request.maximum_aantal())
-    return list(session.execute(query.options(*_LOAD)).scalars())
+    query = query.order_by(*_sortering(request)).limit(request.maximum_aantal())
+    return list(session.execute(query.options(*LOAD)).scalars())
+
+
+def _eerste_betrokkene(rol: str) -> sa.ScalarSelect[str | None]:
+    """The lowest number of a betrokkene in role ``rol``, per zaak."""
+    nummer = sa.func.coalesce(*_NUMBERS)
+    return (
+        sa.select(sa.func.min(nummer))
+        .where(Rol.zaak_id == Zaak.id, Rol.rol == rol)
+        .scalar_subquery()
+    )
+
+
+def _hoofdzaak() -> sa.ScalarSelect[str | None]:
+    """The identificatie of the hoofdzaak, per zaak (isDeelzaakVan)."""
+    hoofd = aliased(Zaak)
+    return (
+        sa.select(sa.func.min(hoofd.identificatie))
+        .join(ZaakRelatie, ZaakRelatie.zaak_id == hoofd.id)
+        .where(
+            ZaakRelatie.soort == "heeftAlsDeelzaak",
+            ZaakRelatie.andere_identificatie == Zaak.identificatie,
+        )
+        .scalar_subquery()
+    )
+
+
+def _sortering(request: Request) -> list[sa.ColumnElement[Any]]:
+    """The order of a list of zaken: StUF sortering, by the numbers of
+    ZAK-sortering (zkn0310_msg_stuf_vraagAntwoord.xsd).
+
+    Every order ends on the identificatie, so equal keys come in a fixed
+    order and maximumAantal cuts the list at the same place every time.
+    Where the register keeps no such data (zaakCategorie and
+    omschrijvingGeneriek of the zaaktype, 2; zaakobjecten, 6 and 13), the
+    nearest it has serves: the zaaktype's omschrijving, the identificatie.
+    0, or no sortering, is the register's own order: the identificatie.
+    """
+    given = request.parameter("sortering")
+    number = int(given) if given and given.strip().isdigit() else 0
+    if number > 13:
+        raise refused(
+            "Sortering bestaat niet",
+            f"sortering {number}: ZAK-sortering kent de nummers 0 tot en met 13",
+        )
+    order: list[Any]
+    if number in (2, 3):
+        order = [Zaak.zaaktype_omschrijving]
+    elif number == 4:
+        order = [Zaak.omschrijving]
+    elif number == 5:
+        order = [Zaak.startdatum.desc(), Zaak.omschrijving]
+    elif 7 <= number <= 11:
+        rol = ("Belanghebbende", "Gemachtigde", "Initiator", "Uitvoerende")
+        rollen = (*rol, "Verantwoordelijke")
+        order = [_eerste_betrokkene(rollen[number - 7])]
+    elif number == 12:
+        order = [_hoofdzaak()]
+    else:
+        order = []
+    # Zaken without the key last, on SQLite as on PostgreSQL.
+    return [*(sa.nulls_last(key) for key in order), Zaak.identificatie]

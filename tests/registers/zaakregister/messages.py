@@ -64,13 +64,15 @@ def stuurgegevens(
     )
 
 
-def _vraag_parameters(maximum: int | None = None, aantal: bool = False) -> str:
+def _vraag_parameters(
+    maximum: int | None = None, aantal: bool = False, sortering: int = 0
+) -> str:
     maximum_aantal = (
         f"<StUF:maximumAantal>{maximum}</StUF:maximumAantal>" if maximum else ""
     )
     indicator = "<StUF:indicatorAantal>true</StUF:indicatorAantal>" if aantal else ""
     return (
-        "<ZKN:parameters><StUF:sortering>0</StUF:sortering>"
+        f"<ZKN:parameters><StUF:sortering>{sortering}</StUF:sortering>"
         "<StUF:indicatorVervolgvraag>false</StUF:indicatorVervolgvraag>"
         f"{maximum_aantal}{indicator}</ZKN:parameters>"
     )
@@ -142,6 +144,51 @@ def status(
     )
 
 
+def deelzaak(identificatie: str, *, verwerkingssoort: str = "T") -> str:
+    """heeftAlsDeelzaak (ZAKZAKDEL-kennisgeving): the other zaak by identificatie."""
+    return _zaakrelatie(
+        "heeftAlsDeelzaak", "ZAKZAKDEL", identificatie, verwerkingssoort
+    )
+
+
+def betrekking_op_andere(identificatie: str, *, verwerkingssoort: str = "T") -> str:
+    """heeftBetrekkingOpAndere (ZAKZAKBTR-kennisgeving): a related zaak."""
+    return _zaakrelatie(
+        "heeftBetrekkingOpAndere", "ZAKZAKBTR", identificatie, verwerkingssoort
+    )
+
+
+def _zaakrelatie(
+    element: str, entiteittype: str, identificatie: str, verwerkingssoort: str
+) -> str:
+    return (
+        f'<ZKN:{element} StUF:entiteittype="{entiteittype}" '
+        f'StUF:verwerkingssoort="{verwerkingssoort}">'
+        '<ZKN:gerelateerde StUF:entiteittype="ZAK" StUF:verwerkingssoort="I">'
+        f"<ZKN:identificatie>{identificatie}</ZKN:identificatie>"
+        f"</ZKN:gerelateerde></ZKN:{element}>"
+    )
+
+
+def besluit(
+    identificatie: str,
+    omschrijving: str,
+    datum: str,
+    *,
+    verwerkingssoort: str = "T",
+) -> str:
+    """leidtTot (ZAKBSL-kennisgeving) with its BSL-kerngegevensKennisgeving."""
+    return (
+        f'<ZKN:leidtTot StUF:entiteittype="ZAKBSL" '
+        f'StUF:verwerkingssoort="{verwerkingssoort}">'
+        '<ZKN:gerelateerde StUF:entiteittype="BSL" StUF:verwerkingssoort="I">'
+        f"<ZKN:identificatie>{identificatie}</ZKN:identificatie>"
+        f"<ZKN:bst.omschrijving>{omschrijving}</ZKN:bst.omschrijving>"
+        f"<ZKN:datumBeslissing>{datum}</ZKN:datumBeslissing>"
+        "</ZKN:gerelateerde></ZKN:leidtTot>"
+    )
+
+
 def creeer_zaak(
     identificatie: str,
     *,
@@ -151,8 +198,11 @@ def creeer_zaak(
     statussen: str = "",
     extra: str = "",
     zender: str = "TESTAPP",
+    startdatum: str = "20250301",
 ) -> bytes:
-    """creeerZaak_ZakLk01 (ZDS 1.2)."""
+    """creeerZaak_ZakLk01 (ZDS 1.2). ``statussen`` holds the relations after
+    the initiator, in schema order: heeftAlsDeelzaak, heeftBetrekkingOpAndere,
+    heeft, leidtTot."""
     betrokkene = initiator if initiator is not None else initiator_nps("111111110")
     return envelope(
         "<ZDS:creeerZaak_ZakLk01>"
@@ -162,7 +212,7 @@ def creeer_zaak(
         f"<ZKN:identificatie>{identificatie}</ZKN:identificatie>"
         f"<ZKN:omschrijving>{omschrijving}</ZKN:omschrijving>"
         f"{extra}"
-        "<ZKN:startdatum>20250301</ZKN:startdatum>"
+        f"<ZKN:startdatum>{startdatum}</ZKN:startdatum>"
         "<ZKN:registratiedatum>20250301</ZKN:registratiedatum>"
         "<ZKN:archiefnominatie>N</ZKN:archiefnominatie>"
         "<ZKN:zaakniveau>1</ZKN:zaakniveau>"
@@ -271,7 +321,9 @@ def geef_lijst_zaakdocumenten(identificatie: str) -> bytes:
     )
 
 
-def zoek_zaken(gelijk: str, *, maximum: int | None = None, scope: str = "") -> bytes:
+def zoek_zaken(
+    gelijk: str, *, maximum: int | None = None, scope: str = "", sortering: int = 0
+) -> bytes:
     """A generic zakLv01 (StUF-ZKN, the form ZDS 1.1 uses) selecting ``gelijk``."""
     scope = scope or (
         '<ZKN:object StUF:entiteittype="ZAK"><ZKN:identificatie xsi:nil="true"/>'
@@ -280,7 +332,7 @@ def zoek_zaken(gelijk: str, *, maximum: int | None = None, scope: str = "") -> b
     return envelope(
         "<ZKN:zakLv01>"
         + stuurgegevens("Lv01", entiteittype="ZAK")
-        + _vraag_parameters(maximum, aantal=True)
+        + _vraag_parameters(maximum, aantal=True, sortering=sortering)
         + f'<ZKN:gelijk StUF:entiteittype="ZAK">{gelijk}</ZKN:gelijk>'
         f"<ZKN:scope>{scope}</ZKN:scope>"
         "</ZKN:zakLv01>"

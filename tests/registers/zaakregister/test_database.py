@@ -32,7 +32,7 @@ def test_register_and_journal_share_one_database(tmp_path: Path) -> None:
     database = Database.open(url)
     try:
         with database.engine.connect() as connection:
-            assert current_revision(connection) == "0001"
+            assert current_revision(connection) == "0002"
             tables = set(sa.inspect(connection).get_table_names())
         assert {VERSION_TABLE, "journal_alembic_version", "zrg_zaken"} <= tables
         assert any(name.startswith("journal_") for name in tables - {VERSION_TABLE})
@@ -48,7 +48,7 @@ def test_migrations_on_postgresql(postgres_url: str) -> None:
     try:
         command.check(alembic_config(postgres_url))
         with database.engine.connect() as connection:
-            assert current_revision(connection) == "0001"
+            assert current_revision(connection) == "0002"
     finally:
         database.close()
 
