@@ -89,6 +89,10 @@ class KlantregisterAdapter:
     def deliver_now(self, outbound: Outbound) -> Delivered:
         """What :meth:`deliver` does, in the calling thread; raises
         DeliveryError."""
+        known = outbound.identification
+        if known is not None and self.register.ignores(known):
+            # Not for the klantregister (documents, vragen): not even parsed.
+            return Delivered(note=f"{known.operation}: niet voor het klantregister")
         # Parse: the body element of the envelope (or a bare message).
         try:
             root = parse_xml(outbound.payload)

@@ -300,6 +300,9 @@ class Route:
     validation: ValidationMode | None = field(init=False, compare=False)
     wiretaps: tuple[str, ...] = field(init=False, compare=False)
     alters_message: bool = field(init=False, compare=False)
+    # The index of the last transform or set step (-1: none); a wiretap after
+    # it sees the message as it is delivered, and needs no copy of its own.
+    last_change: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         modes = [step.mode for step in self.steps if isinstance(step, Validate)]
@@ -311,15 +314,29 @@ class Route:
         object.__setattr__(self, "wiretaps", taps)
         # Without transform or set, the original bytes can be delivered as is.
         object.__setattr__(self, "alters_message", alters)
+        changes = [
+            index
+            for index, step in enumerate(self.steps)
+            if isinstance(step, Transform | SetStuurgegevens)
+        ]
+        object.__setattr__(self, "last_change", changes[-1] if changes else -1)
 
     def matches(self, message: Message) -> bool:
         """Whether this route's match holds for ``message`` (sources aside)."""
         return self.match.holds(message)
 
     def run_steps(self, message: Message) -> tuple[Tap, ...]:
-        """Apply the steps in order to ``message``; the wiretap copies made."""
+        """Apply the steps in order to ``message``; the wiretap copies made.
+
+        A wiretap after the last step that changes the message shares the
+        message instead of copying it: copying a tree holding a 25 MB
+        document costs as much memory again, for nothing.
+        """
         taps = []
-        for step in self.steps:
+        for index, step in enumerate(self.steps):
+            if isinstance(step, Wiretap) and index > self.last_change:
+                taps.append(Tap(step.destination, message))
+                continue
             tap = step.apply(message)
             if tap is not None:
                 taps.append(tap)

@@ -142,6 +142,16 @@ class Klantregister:
             f"Lv09), geen {berichtcode}",
         )
 
+    @staticmethod
+    def ignores(identification: Identification) -> bool:
+        """Whether :meth:`handle` would answer None: a ZDS message that is no
+        zaak kennisgeving. Lets a caller skip parsing it (a voegZaakdocumentToe
+        may carry a 25 MB document)."""
+        return identification.flavour != "stuf-bg" and (
+            identification.berichtcode != "Lk01"
+            or identification.operation not in _ZAAK_OPERATIONS
+        )
+
     def _zaak(
         self,
         body: etree._Element,
