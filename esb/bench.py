@@ -119,16 +119,19 @@ def derive_soap_action(body_tag: str) -> str | None:
 
 @dataclass(frozen=True)
 class MessageTemplate:
-    """A message as bytes, split around the text of its first referentienummer.
+    """A message as bytes, split around the text of its first referentienummer
+    (and, for ``--unique-zaak``, of its zaak's identificatie).
 
-    ``render(value)`` is two concatenations, so the generator can make a fresh
-    copy per request at any rate.
+    ``render(value)`` puts the value in every slot with one ``bytes.join``,
+    so the generator can make a fresh copy per request at any rate.
     """
 
     head: bytes
     tail: bytes
     body_tag: str
     original: str
+    # More slots after the first, when the value goes in more than one place.
+    rest: tuple[bytes, ...] = ()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> MessageTemplate:
@@ -166,7 +169,51 @@ class MessageTemplate:
         return template
 
     def render(self, referentienummer: str) -> bytes:
-        return self.head + referentienummer.encode("ascii") + self.tail
+        return referentienummer.encode("ascii").join((self.head, self.tail, *self.rest))
+
+    def with_unique_zaak(self) -> MessageTemplate:
+        """The same, with the zaak identificatie (``object/identificatie``)
+        also replaced by the fresh value: a creeerZaak for a new zaak each
+        time. Raises :class:`BenchError` when the message has no such element.
+        """
+        root = etree.fromstring(self.render("bench-probe"), _SAFE_PARSER)
+        zaak = body_element(root).find("{*}object/{*}identificatie")
+        if zaak is None or not (zaak.text or "").strip():
+            raise BenchError(
+                "--unique-zaak: the message has no object/identificatie to vary"
+            )
+        # The identificatie follows the stuurgegevens, so it is in the tail;
+        # its text, between its own tags, the first time it occurs there.
+        text = (zaak.text or "").encode("utf-8")
+        local = etree.QName(zaak).localname.encode()
+        found = re.search(
+            rb"<((?:[A-Za-z_][\w.-]*:)?"
+            + local
+            + rb")(\s[^>]*)?>"
+            + re.escape(text)
+            + rb"</\1\s*>",
+            self.tail,
+        )
+        if found is None:
+            raise BenchError(
+                "--unique-zaak: could not locate object/identificatie in the bytes"
+            )
+        start = found.start() + found.group(0).index(b">") + 1
+        end = start + len(text)
+        varied = MessageTemplate(
+            self.head,
+            self.tail[:start],
+            self.body_tag,
+            self.original,
+            (self.tail[end:], *self.rest),
+        )
+        probe = etree.fromstring(varied.render("bench-probe-2"), _SAFE_PARSER)
+        again = body_element(probe).find("{*}object/{*}identificatie")
+        if again is None or again.text != "bench-probe-2":
+            raise BenchError(
+                "--unique-zaak: could not locate object/identificatie in the bytes"
+            )
+        return varied
 
 
 def with_referentienummer(raw: bytes, referentienummer: str) -> bytes:
@@ -742,6 +789,12 @@ def build_parser() -> argparse.ArgumentParser:
         "names); give '' to send none",
     )
     parser.add_argument(
+        "--unique-zaak",
+        action="store_true",
+        help="also give every copy its own zaak identificatie (object/"
+        "identificatie): creeerZaak for a new zaak each time",
+    )
+    parser.add_argument(
         "--concurrency", type=int, default=16, help="connections (default 16)"
     )
     amount = parser.add_mutually_exclusive_group()
@@ -790,6 +843,8 @@ def plan_from_args(args: argparse.Namespace) -> tuple[LoadPlan, str]:
     except OSError as exc:
         raise BenchError(f"cannot read {args.message}: {exc.strerror}") from exc
     template = MessageTemplate.from_bytes(raw)
+    if args.unique_zaak:
+        template = template.with_unique_zaak()
     if args.soap_action is None:
         soap_action = derive_soap_action(template.body_tag)
     else:

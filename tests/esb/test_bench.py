@@ -60,6 +60,31 @@ def test_the_first_referentienummer_gets_the_new_value() -> None:
     assert copy.replace(b"bench-0001", original.encode()) == raw
 
 
+def test_unique_zaak_also_varies_the_zaak_identificatie() -> None:
+    """With --unique-zaak the zaak's object/identificatie gets the fresh value
+    too, so each creeerZaak creates a new zaak; nothing else changes."""
+    raw = CREEER_ZAAK.read_bytes()
+    template = MessageTemplate.from_bytes(raw).with_unique_zaak()
+    copy = template.render("bench-0002")
+
+    root = etree.fromstring(copy)
+    assert referentienummers(copy) == ["bench-0002"]
+    zaak = root.find(".//{*}object/{*}identificatie")
+    assert zaak is not None and zaak.text == "bench-0002"
+    restored = copy.replace(
+        b"<zkn:identificatie>bench-0002<",
+        b"<zkn:identificatie>0392-2020-0000027<",
+        1,
+    ).replace(b"bench-0002", b"e443d87f-69ee-4fd4-b1d9-dd797ffff628")
+    assert restored == raw
+
+
+def test_unique_zaak_needs_a_zaak_identificatie() -> None:
+    raw = GENEREER_ZAAK_ID.read_bytes()
+    with pytest.raises(BenchError, match="object/identificatie"):
+        MessageTemplate.from_bytes(raw).with_unique_zaak()
+
+
 def test_only_the_first_of_several_referentienummers_changes() -> None:
     """A message that also carries a referentienummer further on (a
     crossRef in a body, say) keeps that one."""
