@@ -4,6 +4,7 @@ emo run    [--config DIR] [--data DIR] [--port N] [--schemas DIR ...]
 emo start  (the same options; runs detached, log in DATA/emo.log)
 emo stop | status | reload   [--config DIR] [--data DIR]
 emo routes check [FILE]
+emo zaakzoeker account add NAME --rol ROL | list | disable NAME
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     from esb import operators
 
     operators.add_parser(commands)
+    from zaakzoeker import accounts as zaakzoeker_accounts
+
+    zaakzoeker_accounts.add_parser(commands)
     routes = commands.add_parser("routes", help="work with routes files")
     route_commands = routes.add_subparsers(dest="routes_command", required=True)
     check = route_commands.add_parser("check", help="validate a routes file")
@@ -126,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from esb import operators
 
             return operators.run(settings, args)
+        if args.command == "zaakzoeker":
+            from zaakzoeker.accounts import command as zaakzoeker_command
+
+            return zaakzoeker_command(settings, args)
         if args.command == "routes":
             from esb.daemon import check_routes_command
 

@@ -1,0 +1,229 @@
+"""The zaakzoeker's Flask application: pages, API, sessions, security.
+
+:func:`create_app` builds it from checked settings: the database (migrated),
+the blob store of the zaakregister, server-side sessions, CSRF protection on
+every form (the API, authenticated by token, is exempt), the SAML logins
+that are configured, and the security headers every answer carries:
+
+- ``Content-Security-Policy``: nothing but this application's own style
+  sheet; no script at all, no frames (``frame-ancestors 'none'``), forms
+  only to this application and to the configured identity providers (a
+  login or logout form's answer redirects there, and Chromium applies
+  ``form-action`` to that redirect);
+- ``X-Frame-Options: DENY`` for browsers without CSP level 2;
+- ``Cache-Control: no-store`` on every page and download (they are
+  personal); the style sheet may be cached;
+- ``Referrer-Policy: same-origin``: a zaak identificatie in a URL does not
+  travel to another site (and Flask-WTF, which over HTTPS demands a Referer
+  of this site on every form, still gets one); ``X-Content-Type-Options:
+  nosniff``.
+
+Every request is logged as one event (method, path, status, milliseconds),
+never with its query string or form, so no BSN reaches the log.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Flask, Response, g, request
+from flask_wtf.csrf import CSRFProtect  # type: ignore[import-untyped]
+from lxml import etree
+from twisted.logger import Logger
+
+from esb.errors import ConfigError
+from registers.zaakregister.blobs import BlobStore
+from zaakzoeker.accounts import Pogingen
+from zaakzoeker.sessions import DatabaseSessions
+from zaakzoeker.settings import SamlSectie, ZaakzoekerSettings
+
+if TYPE_CHECKING:
+    from zaakzoeker.search import Zoeker
+
+log = Logger(namespace="zaakzoeker")
+
+
+@dataclass
+class Zaakzoeker:
+    """What the pages and the API share: ``app.extensions["zaakzoeker"]``."""
+
+    settings: ZaakzoekerSettings
+    engine: sa.Engine
+    zoeker: Zoeker
+    blobs: BlobStore
+    digid: Any | None = None  # zaakzoeker.saml.SamlLogin
+    medewerkers_saml: Any | None = None
+    pogingen: Pogingen = field(default_factory=Pogingen)
+
+
+def create_app(
+    settings: ZaakzoekerSettings, *, engine: sa.Engine | None = None
+) -> Flask:
+    """The zaakzoeker as a WSGI application.
+
+    ``engine`` is opened (and migrated) from the settings when not given.
+    Raises ConfigError when the database or a SAML configuration is unusable.
+    """
+    from zaakzoeker.search import Zoeker
+
+    if engine is None:
+        engine = _open_engine(settings.database_url)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        # A token lives as long as its session (which expires when idle).
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.session_interface = DatabaseSessions(
+        engine,
+        idle_seconds=settings.session_minutes * 60.0,
+        secure=settings.secure_cookies,
+    )
+    csrf = CSRFProtect(app)
+
+    state = Zaakzoeker(
+        settings=settings,
+        engine=engine,
+        zoeker=Zoeker(engine),
+        blobs=BlobStore(settings.documents),
+        digid=_saml_login(settings.digid, settings.public_url),
+        medewerkers_saml=_saml_login(settings.medewerkers_saml, settings.public_url),
+    )
+    app.extensions["zaakzoeker"] = state
+
+    from zaakzoeker import pages
+    from zaakzoeker.api import blueprint as api
+
+    csrf.exempt(api)
+    app.register_blueprint(api, url_prefix="/api")
+    pages.register(app, csrf)
+
+    policy = _content_security_policy(settings)
+
+    @app.before_request
+    def _started() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        # A download sets a stricter policy of its own.
+        headers.setdefault("Content-Security-Policy", policy)
+        headers["X-Frame-Options"] = "DENY"
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Referrer-Policy"] = "same-origin"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if request.endpoint != "static":
+            headers["Cache-Control"] = "no-store"
+        started = g.get("started")
+        log.info(
+            "{method} {path} {status} {ms:.1f} ms",
+            method=request.method,
+            path=request.script_root + request.path,
+            status=response.status_code,
+            ms=(time.perf_counter() - started) * 1000 if started else 0.0,
+        )
+        return response
+
+    return app
+
+
+def _open_engine(url: str) -> sa.Engine:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from registers.zaakregister.database import Database
+    from zaakzoeker.database import open_engine
+
+    try:
+        # The zaakzoeker's migrations build on the zaakregister's tables.
+        Database.open(url, pool_size=1).close()
+        return open_engine(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+        raise ConfigError(
+            f"zaakzoeker: cannot open the database {shown}: {exc}"
+        ) from exc
+
+
+def _saml_login(sectie: SamlSectie | None, public_url: str) -> Any | None:
+    if sectie is None:
+        return None
+    from zaakzoeker.saml import SamlLogin
+
+    if sectie.binding == "artifact" and not _artifact_resolution(sectie):
+        raise ConfigError(
+            f"zaakzoeker.{sectie.naam}: binding artifact, but the IdP's metadata "
+            f"{sectie.idp_metadata} names no ArtifactResolutionService (SOAP) "
+            "to resolve artifacts at; set binding: post if the IdP posts its answer"
+        )
+    try:
+        return SamlLogin(sectie.saml_settings(public_url))
+    except ConfigError:
+        raise
+    except Exception as exc:
+        # pysaml2 raises many kinds for a bad key, certificate or metadata.
+        raise ConfigError(f"zaakzoeker.{sectie.naam}: {exc}") from exc
+
+
+def _content_security_policy(settings: ZaakzoekerSettings) -> str:
+    form_targets = ["'self'"]
+    for sectie in (settings.digid, settings.medewerkers_saml):
+        if sectie is not None:
+            form_targets += sorted(_idp_origins(sectie))
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "style-src 'self'",
+            "img-src 'self'",
+            f"form-action {' '.join(dict.fromkeys(form_targets))}",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        )
+    )
+
+
+_MD = "urn:oasis:names:tc:SAML:2.0:metadata"
+_SOAP_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
+
+
+def _idp_metadata(sectie: SamlSectie) -> etree._Element:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    try:
+        return etree.parse(str(sectie.idp_metadata), parser).getroot()
+    except (OSError, etree.XMLSyntaxError) as exc:
+        raise ConfigError(
+            f"zaakzoeker.{sectie.naam}.idp_metadata {sectie.idp_metadata}: {exc}"
+        ) from exc
+
+
+def _idp_origins(sectie: SamlSectie) -> set[str]:
+    """The origins of the identity provider's endpoints, from its metadata:
+    a login or logout answer redirects the browser there."""
+    origins = set()
+    for element in _idp_metadata(sectie).iter():
+        location = element.get("Location")
+        if location is None:
+            continue
+        parts = urlsplit(location)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origins.add(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
+def _artifact_resolution(sectie: SamlSectie) -> bool:
+    """Whether the IdP's metadata names where to resolve an artifact (SAML
+    bindings 3.6.4: an ArtifactResolutionService with the SOAP binding)."""
+    root = _idp_metadata(sectie)
+    services = root.iterfind(
+        f".//{{{_MD}}}IDPSSODescriptor/{{{_MD}}}ArtifactResolutionService"
+    )
+    return any(
+        service.get("Binding") == _SOAP_BINDING and service.get("Location")
+        for service in services
+    )
