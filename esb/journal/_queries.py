@@ -3,7 +3,9 @@
 Both :class:`~esb.journal.Journal` (on a pooled connection of its own) and
 :class:`~esb.journal.Transaction` (inside the writer's transaction) read
 through these, and they turn rows into the records of
-:mod:`esb.journal.records` here, so no row leaves the package.
+:mod:`esb.journal.records` here, so no row leaves the package. A message's
+bytes and answer come from their own tables; on SQLite those over 1 MiB are
+read through a blob handle (see :mod:`._blobs`), copied once instead of twice.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from esb.errors import Violation
+from esb.journal import _blobs
 from esb.journal.records import (
     OPEN_DELIVERY_STATES,
     AttemptRecord,
@@ -27,13 +30,12 @@ from esb.journal.records import (
     MessageSummary,
     Outcome,
 )
-from esb.journal.schema import attempts, deliveries, messages
+from esb.journal.schema import answers, attempts, deliveries, messages, payloads
 from esb.message import Party, ValidationMode
 
-# Everything of a message but its bytes: what listings read.
-_SUMMARY_COLUMNS = [
-    column for column in messages.c if column.name not in ("seq", "raw", "answer")
-]
+# Everything of a message but its bytes (which live in tables of their own):
+# what listings read.
+_SUMMARY_COLUMNS = [column for column in messages.c if column.name != "seq"]
 
 
 def encode_violations(violations: Iterable[Violation]) -> str:
@@ -110,13 +112,54 @@ def to_delivery(
     )
 
 
+def _selected(
+    connection: sa.Connection, column: sa.Column[bytes]
+) -> sa.ColumnElement[bytes] | sa.ColumnElement[bytes | None]:
+    """What a query selects of a bytes column: on SQLite, large values as
+    NULL, for :func:`_whole` to read through a blob handle."""
+    if connection.dialect.name == "sqlite":
+        return _blobs.small_or_null(column)
+    return column
+
+
+def _whole(
+    connection: sa.Connection,
+    column: sa.Column[bytes],
+    seq: int,
+    selected: bytes | None,
+) -> bytes:
+    """The value of a bytes column (not NULL) of message ``seq``, given what
+    :func:`_selected` gave for it."""
+    if selected is not None:
+        return selected
+    return _blobs.read(_blobs.driver_connection(connection), column, seq)
+
+
 def load_entry(connection: sa.Connection, message_id: str) -> JournalEntry | None:
-    """A message with its deliveries and their attempts, or ``None``."""
+    """A message with its bytes, answer, deliveries and attempts, or ``None``."""
     row = connection.execute(
-        sa.select(messages).where(messages.c.id == message_id)
+        sa.select(
+            messages,
+            _selected(connection, payloads.c.raw),
+            answers.c.answered_at,
+            _selected(connection, answers.c.answer),
+        )
+        .select_from(
+            messages.join(payloads, payloads.c.message_seq == messages.c.seq).outerjoin(
+                answers, answers.c.message_seq == messages.c.seq
+            )
+        )
+        .where(messages.c.id == message_id)
     ).first()
     if row is None:
         return None
+    # answered_at is NOT NULL in journal_answers: set exactly when the
+    # message has an answer.
+    answer = (
+        None
+        if row.answered_at is None
+        else _whole(connection, answers.c.answer, row.seq, row.answer)
+    )
     delivery_rows = connection.execute(
         sa.select(deliveries)
         .where(deliveries.c.message_seq == row.seq)
@@ -133,8 +176,8 @@ def load_entry(connection: sa.Connection, message_id: str) -> JournalEntry | Non
         history[attempt_row.delivery_id].append(to_attempt(attempt_row))
     return JournalEntry(
         **_summary_fields(row),
-        raw=row.raw,
-        answer=row.answer,
+        raw=_whole(connection, payloads.c.raw, row.seq, row.raw),
+        answer=answer,
         answered_at=row.answered_at,
         deliveries=tuple(to_delivery(d, history[d.id]) for d in delivery_rows),
     )
@@ -184,9 +227,10 @@ def due_deliveries(
             messages.c.source,
             messages.c.soap_action,
             messages.c.operation,
-            messages.c.raw,
+            _selected(connection, payloads.c.raw),
         )
         .join(messages, deliveries.c.message_seq == messages.c.seq)
+        .join(payloads, payloads.c.message_seq == messages.c.seq)
         .where(
             deliveries.c.next_attempt_at <= now,
             deliveries.c.state.in_(OPEN_DELIVERY_STATES),
@@ -203,9 +247,9 @@ def due_deliveries(
             source=row.source,
             soap_action=row.soap_action,
             operation=row.operation,
-            raw=row.raw,
+            raw=_whole(connection, payloads.c.raw, row.message_seq, row.raw),
         )
-        for row in connection.execute(query)
+        for row in connection.execute(query).all()
     ]
 
 

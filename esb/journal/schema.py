@@ -1,10 +1,21 @@
 """The journal's tables, as SQLAlchemy Core metadata.
 
-Three tables, one row per thing that happened::
+Five tables, one row per thing that happened::
 
     messages    1 ── n   deliveries   1 ── n   attempts
     (seq)                (message_seq)          (delivery_id)
     (what came in)       (one per destination)  (one per try)
+       │
+       ├── 1 ── 1   payloads   (the raw bytes)
+       └── 1 ── 0..1 answers   (the answer given to the sender)
+
+A message's bytes and its answer live in tables of their own, inserted and
+never updated (see Transaction.store_answer for a second answer): the message
+row is updated several times per message
+(state, updated_at), and SQLite rewrites a whole record on every update,
+overflow pages included: with the bytes in it, a 34 MB message (a 25 MB
+document in base64) cost 68 MiB of memory per state change; now it costs a
+small row.
 
 This metadata is what the queries are written against; the Alembic migrations
 in ``migrations/versions`` create the same tables and must be kept equal to it
@@ -34,7 +45,6 @@ messages = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("source", sa.String(200), nullable=False),
-    sa.Column("raw", sa.LargeBinary, nullable=False),
     sa.Column("operation", sa.String(200)),
     sa.Column("berichtcode", sa.String(10)),
     sa.Column("zender_organisatie", sa.String(200)),
@@ -51,8 +61,6 @@ messages = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("route", sa.String(200)),
     sa.Column("error", sa.Text),
-    sa.Column("answer", sa.LargeBinary),
-    sa.Column("answered_at", sa.Float),
     sa.UniqueConstraint("id", name="uq_journal_messages_id"),
 )
 
@@ -70,6 +78,41 @@ sa.Index(
 )
 sa.Index("ix_journal_messages_received_at", messages.c.received_at)
 sa.Index("ix_journal_messages_state", messages.c.state, messages.c.updated_at)
+
+# The bytes of a message as they came in, one row per message, inserted with
+# it and deleted with it (ON DELETE CASCADE; SQLite's journal connections turn
+# foreign keys on). ``message_seq`` is the rowid on SQLite, so a large payload
+# is written through an incremental blob handle on that rowid.
+payloads = sa.Table(
+    "journal_payloads",
+    metadata,
+    sa.Column(
+        "message_seq",
+        _BigId,
+        sa.ForeignKey("journal_messages.seq", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+)
+
+# The answer given to the sender, kept to give it again to a duplicate; at
+# most one per message. The bytes are the last column on purpose: SQLite
+# writes a zeroblob() in the last column of a record without building it in
+# memory first, which the large answers' incremental write relies on.
+answers = sa.Table(
+    "journal_answers",
+    metadata,
+    sa.Column(
+        "message_seq",
+        _BigId,
+        sa.ForeignKey("journal_messages.seq", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("answered_at", sa.Float, nullable=False),
+    sa.Column("answer", sa.LargeBinary, nullable=False),
+)
 
 deliveries = sa.Table(
     "journal_deliveries",

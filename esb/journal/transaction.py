@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from esb.journal import _queries
+from esb.journal import _blobs, _queries
 from esb.journal._sql import Prepared, hot_statements
 from esb.journal.errors import DuplicateMessageError, JournalError, UnknownMessageError
 from esb.journal.records import (
@@ -30,7 +30,7 @@ from esb.journal.records import (
     PlannedDelivery,
     ReceivedMessage,
 )
-from esb.journal.schema import deliveries, messages
+from esb.journal.schema import answers, deliveries, messages, payloads
 
 # What an attempt's outcome makes of its delivery.
 _DELIVERY_STATE_AFTER: dict[Outcome, DeliveryState] = {
@@ -66,7 +66,8 @@ class Transaction:
 
     The message path's statements (receive, route, attempt, answer, settle)
     run as precompiled SQL on the driver's cursor (see :mod:`._sql` for why);
-    the rest as SQLAlchemy Core.
+    the rest as SQLAlchemy Core. Bytes and answers over 1 MiB are written
+    through a blob handle on SQLite (see :mod:`._blobs`).
     """
 
     def __init__(self, connection: sa.Connection) -> None:
@@ -165,36 +166,42 @@ class Transaction:
         route: str | None,
         now: float,
     ) -> int:
-        """Insert the message; its ``seq``. Raises for a duplicate."""
-        answered = message.answer is not None
-        inserted = self._run(
-            self._sql.insert_message,
-            {
-                "id": message.id,
-                "received_at": message.received_at,
-                "updated_at": now,
-                "source": message.source,
-                "raw": message.raw,
-                "operation": message.operation,
-                "berichtcode": message.berichtcode,
-                "zender_organisatie": message.zender.organisatie,
-                "zender_applicatie": message.zender.applicatie,
-                "ontvanger_organisatie": message.ontvanger.organisatie,
-                "ontvanger_applicatie": message.ontvanger.applicatie,
-                "referentienummer": message.referentienummer,
-                "soap_action": message.soap_action,
-                "entiteittype": message.entiteittype,
-                "validation_mode": message.validation_mode,
-                "violations": _queries.encode_violations(message.violations),
-                "state": state,
-                "route": route,
-                "error": None,
-                "answer": message.answer,
-                "answered_at": message.received_at if answered else None,
-            },
-        )
+        """Insert the message, its bytes and any answer; its ``seq``.
+
+        Raises for a duplicate.
+        """
+        values = {
+            "id": message.id,
+            "received_at": message.received_at,
+            "updated_at": now,
+            "source": message.source,
+            "operation": message.operation,
+            "berichtcode": message.berichtcode,
+            "zender_organisatie": message.zender.organisatie,
+            "zender_applicatie": message.zender.applicatie,
+            "ontvanger_organisatie": message.ontvanger.organisatie,
+            "ontvanger_applicatie": message.ontvanger.applicatie,
+            "referentienummer": message.referentienummer,
+            "soap_action": message.soap_action,
+            "entiteittype": message.entiteittype,
+            "validation_mode": message.validation_mode,
+            "violations": _queries.encode_violations(message.violations),
+            "state": state,
+            "route": route,
+            "error": None,
+        }
+        both = self._sql.insert_message_and_payload
+        if both is not None:
+            inserted = self._run(both, {**values, "b_raw": message.raw})
+        else:
+            inserted = self._run(self._sql.insert_message, values)
+            if inserted:
+                self._insert_payload(int(inserted[0][0]), message.raw)
         if inserted:
-            return int(inserted[0][0])
+            seq = int(inserted[0][0])
+            if message.answer is not None:
+                self._put_answer(seq, message.answer, message.received_at)
+            return seq
 
         # ON CONFLICT DO NOTHING stored nothing: either the unique zender and
         # referentienummer index or the primary key was hit.
@@ -236,12 +243,58 @@ class Transaction:
             delivery_ids.append(int(rows[0][0]))
         return delivery_ids
 
+    def _large(self, data: bytes) -> bool:
+        """Whether ``data`` goes through a blob handle (SQLite, over 1 MiB)."""
+        return self._sql.blobs and len(data) > _blobs.LARGE
+
+    def _fill(self, column: sa.Column[bytes], seq: int, data: bytes) -> None:
+        try:
+            _blobs.write(_blobs.driver_connection(self.connection), column, seq, data)
+        except self._dbapi_error as exc:
+            raise JournalError(f"the journal could not write: {exc}") from exc
+
+    def _insert_payload(self, seq: int, raw: bytes) -> None:
+        if self._large(raw):
+            self._run(
+                self._sql.insert_payload_zeroblob, {"b_seq": seq, "b_size": len(raw)}
+            )
+            self._fill(payloads.c.raw, seq, raw)
+        else:
+            self._run(self._sql.insert_payload, {"b_seq": seq, "b_raw": raw})
+
+    def _put_answer(self, seq: int, answer: bytes, now: float) -> None:
+        if self._large(answer):
+            self._run(
+                self._sql.put_answer_zeroblob,
+                {"b_seq": seq, "b_now": now, "b_size": len(answer)},
+            )
+            self._fill(answers.c.answer, seq, answer)
+        else:
+            self._run(
+                self._sql.put_answer, {"b_seq": seq, "b_now": now, "b_answer": answer}
+            )
+
     def store_answer(self, message_id: str, answer: bytes, *, now: float) -> None:
-        """Keep the answer given to the sender, to give it again to a duplicate."""
-        stored = self._run(
-            self._sql.store_answer,
-            {"b_id": message_id, "b_answer": answer, "b_now": now},
-        )
+        """Keep the answer given to the sender, to give it again to a duplicate.
+
+        A message has one answer: storing another replaces it (INSERT ... ON
+        CONFLICT DO UPDATE), so the last answer given is the one a duplicate
+        gets. The broker stores one per request-reply message, after its
+        delivery, fault or not; a publish message has its answer (the Bv03)
+        from :meth:`record_received` on.
+        """
+        if self._large(answer):
+            found = self._run(self._sql.message_seq, {"b_id": message_id})
+            if found:
+                self._put_answer(int(found[0][0]), answer, now)
+            stored = bool(found)
+        else:
+            stored = bool(
+                self._run(
+                    self._sql.store_answer,
+                    {"b_id": message_id, "b_now": now, "b_answer": answer},
+                )
+            )
         if not stored:
             raise UnknownMessageError(f"no message {message_id} in the journal")
 
@@ -477,7 +530,8 @@ class Transaction:
             .where(messages.c.state.in_(states), messages.c.updated_at < older_than)
             .limit(limit)
         )
-        # Deliveries and attempts go by ON DELETE CASCADE.
+        # Payloads, answers, deliveries and attempts go by ON DELETE CASCADE
+        # (the SQLite journal's connections turn foreign keys on).
         result = self.connection.execute(
             sa.delete(messages).where(messages.c.seq.in_(doomed))
         )
