@@ -5,6 +5,7 @@ emo start  (the same options; runs detached, log in DATA/emo.log)
 emo stop | status | reload   [--config DIR] [--data DIR]
 emo routes check [FILE]
 emo zaakzoeker account add NAME --rol ROL | list | disable NAME
+emo zaakzoeker api-client add NAME [--vertrouwelijk] | list | revoke NAME
 """
 
 from __future__ import annotations

@@ -18,6 +18,16 @@ The command line::
     emo zaakzoeker account add NAME --rol medewerker [--password-stdin]
     emo zaakzoeker account list
     emo zaakzoeker account disable NAME
+
+and for the applications of the JSON API (zaakzoeker.api), which are no
+accounts but are managed the same way::
+
+    emo zaakzoeker api-client add NAME [--vertrouwelijk]
+    emo zaakzoeker api-client list
+    emo zaakzoeker api-client revoke NAME
+
+``api-client add`` prints the new key, alone on standard output so a script
+can take it, and only then: the database keeps its SHA-256.
 """
 
 from __future__ import annotations
@@ -222,7 +232,8 @@ class Pogingen:
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``emo zaakzoeker account add|list|disable``."""
+    """``emo zaakzoeker account add|list|disable`` and
+    ``emo zaakzoeker api-client add|list|revoke``."""
     zaakzoeker = commands.add_parser("zaakzoeker", help="the zaakzoeker")
     groups = zaakzoeker.add_subparsers(dest="zaakzoeker_command", required=True)
     account = groups.add_parser("account", help="local employee accounts")
@@ -238,13 +249,38 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = verbs.add_parser("list", help="list the accounts")
     disabling = verbs.add_parser("disable", help="refuse an account's logins")
     disabling.add_argument("name")
-    for parser in (adding, listing, disabling):
+
+    client = groups.add_parser("api-client", help="applications using the JSON API")
+    client_verbs = client.add_subparsers(dest="client_command", required=True)
+    client_adding = client_verbs.add_parser(
+        "add", help="register an application and print its new key (only now)"
+    )
+    client_adding.add_argument("name")
+    client_adding.add_argument(
+        "--vertrouwelijk",
+        action="store_true",
+        help="the application may see confidential zaken and documents",
+    )
+    client_listing = client_verbs.add_parser("list", help="list the applications")
+    revoking = client_verbs.add_parser(
+        "revoke", help="stop an application's key from working"
+    )
+    revoking.add_argument("name")
+    for parser in (
+        adding,
+        listing,
+        disabling,
+        client_adding,
+        client_listing,
+        revoking,
+    ):
         parser.add_argument("--config", default="config", help="configuration folder")
         parser.add_argument("--data", help="data folder (default ./var)")
 
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
-    """``emo zaakzoeker account ...`` on the zaakzoeker's database."""
+    """``emo zaakzoeker account|api-client ...`` on the zaakzoeker's
+    database."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from zaakzoeker.database import open_engine
@@ -258,6 +294,8 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
             f"cannot open the zaakzoeker's database {shown}: {exc}"
         ) from exc
     try:
+        if args.zaakzoeker_command == "api-client":
+            return run_api_client(engine, args)
         return run(engine, args)
     finally:
         engine.dispose()
@@ -291,4 +329,70 @@ def run(
     except AccountFout as exc:
         print(f"emo: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiClientRegel:
+    """An application of the JSON API as ``api-client list`` shows it."""
+
+    naam: str
+    mag_vertrouwelijk: bool
+    actief: bool
+    aangemaakt: float
+
+
+def api_clients(engine: sa.Engine) -> list[ApiClientRegel]:
+    """Every application of the JSON API, by name (never their keys)."""
+    from zaakzoeker.database import api_clients_table as table
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                table.c.naam,
+                table.c.mag_vertrouwelijk,
+                table.c.actief,
+                table.c.aangemaakt,
+            ).order_by(table.c.naam)
+        )
+        return [
+            ApiClientRegel(
+                r.naam, bool(r.mag_vertrouwelijk), bool(r.actief), r.aangemaakt
+            )
+            for r in rows
+        ]
+
+
+def run_api_client(engine: sa.Engine, args: argparse.Namespace) -> int:
+    """Carry out ``emo zaakzoeker api-client ...``; 0 on success, 1 on
+    refusal."""
+    from zaakzoeker.api import add_client, revoke_client
+
+    if args.client_command == "add":
+        try:
+            key = add_client(engine, args.name, mag_vertrouwelijk=args.vertrouwelijk)
+        except ValueError as exc:
+            print(f"emo: {exc}", file=sys.stderr)
+            return 1
+        print(key)
+        sys.stdout.flush()
+        scope = "ook" if args.vertrouwelijk else "geen"
+        print(
+            f"applicatie {args.name.strip()} aangemaakt ({scope} vertrouwelijke "
+            "zaken); de sleutel hierboven wordt niet nog eens getoond: geef hem "
+            "als 'Authorization: Bearer <sleutel>'",
+            file=sys.stderr,
+        )
+    elif args.client_command == "list":
+        for found in api_clients(engine):
+            state = "actief" if found.actief else "ingetrokken"
+            scope = "met" if found.mag_vertrouwelijk else "zonder"
+            since = time.strftime("%Y-%m-%d", time.localtime(found.aangemaakt))
+            print(f"{found.naam}\t{scope} vertrouwelijke zaken\t{state}\tsinds {since}")
+    elif args.client_command == "revoke":
+        naam = args.name.strip()
+        if not revoke_client(engine, naam):
+            print(f"emo: geen applicatie {naam!r}", file=sys.stderr)
+            return 1
+        print(f"applicatie {naam} ingetrokken")
     return 0

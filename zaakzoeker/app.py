@@ -20,20 +20,28 @@ that are configured, and the security headers every answer carries:
 
 Every request is logged as one event (method, path, status, milliseconds),
 never with its query string or form, so no BSN reaches the log.
+
+Errors are pages for people, except under ``/api``: there an unknown path,
+a wrong method (with ``Allow``), a body too large or a failure answers in
+the API's own JSON, ``{"fout": text, "veld": null}``, as the API's other
+errors do (``zaakzoeker/openapi.yaml``, schema ``Fout``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, request, url_for
 from flask_wtf.csrf import CSRFProtect  # type: ignore[import-untyped]
 from lxml import etree
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from werkzeug.exceptions import HTTPException
 
 from esb.errors import ConfigError
 from registers.zaakregister.blobs import BlobStore
@@ -45,6 +53,9 @@ if TYPE_CHECKING:
     from zaakzoeker.search import Zoeker
 
 log = Logger(namespace="zaakzoeker")
+
+# The largest request body (a login form, a search posted as JSON).
+MAX_BODY = 1024 * 1024
 
 
 @dataclass
@@ -77,7 +88,7 @@ def create_app(
         SECRET_KEY=settings.secret_key,
         # A token lives as long as its session (which expires when idle).
         WTF_CSRF_TIME_LIMIT=None,
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY,
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.session_interface = DatabaseSessions(
@@ -103,6 +114,23 @@ def create_app(
     csrf.exempt(api)
     app.register_blueprint(api, url_prefix="/api")
     pages.register(app, csrf)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        if _api_request():
+            return _api_http_error(exc)
+        return pages.http_fout(exc)
+
+    @app.errorhandler(Exception)
+    def _server_error(exc: Exception) -> Response:
+        if _api_request():
+            log.failure(
+                "Zaakzoeker API request failed: {path}",
+                failure=Failure(exc),
+                path=request.path,
+            )
+            return _api_error(500, "er ging iets mis; probeer het later opnieuw")
+        return pages.server_fout(exc)
 
     policy = _content_security_policy(settings)
 
@@ -132,6 +160,41 @@ def create_app(
         return response
 
     return app
+
+
+def _api_request() -> bool:
+    """Whether the request is for the JSON API (whether or not a route of
+    the API matched)."""
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _api_error(status: int, fout: str) -> Response:
+    return Response(
+        json.dumps({"fout": fout, "veld": None}, ensure_ascii=False),
+        status=status,
+        mimetype="application/json",
+    )
+
+
+def _api_http_error(exc: HTTPException) -> Response:
+    """An HTTP error under ``/api`` as the API's JSON."""
+    status = exc.code or 500
+    if status == 404:
+        spec = url_for("api.openapi")
+        return _api_error(404, f"onbekend pad {request.path}; de paden staan in {spec}")
+    if status == 405:
+        valid = sorted(getattr(exc, "valid_methods", None) or ())
+        response = _api_error(
+            405,
+            f"methode {request.method} kan niet op {request.path}"
+            + (f"; wel: {', '.join(valid)}" if valid else ""),
+        )
+        if valid:
+            response.headers["Allow"] = ", ".join(valid)
+        return response
+    if status == 413:
+        return _api_error(413, f"de body is te groot: hoogstens {MAX_BODY // 1024} KiB")
+    return _api_error(status, exc.description or exc.name)
 
 
 def _open_engine(url: str) -> sa.Engine:

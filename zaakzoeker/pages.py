@@ -72,7 +72,7 @@ from twisted.python.failure import Failure
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from zaakzoeker import accounts
+from zaakzoeker import accounts, search
 from zaakzoeker.app import Zaakzoeker
 from zaakzoeker.search import (
     SORTS,
@@ -558,8 +558,22 @@ def zoeken() -> Any:
                     filters, sortering=sortering, pagina=pagina, per_pagina=PER_PAGINA
                 )
             except Ongeldig as exc:
-                veld, reden = _ongeldig(exc)
-                fouten[veld] = reden
+                if exc.veld == "pagina":
+                    # Paging deeper than the counted results is refused.
+                    fouten["algemeen"] = (
+                        "U kunt niet verder bladeren dan de eerste "
+                        f"{getal(search.MAX_RESULTATEN)} zaken. {VERFIJN}"
+                    )
+                else:
+                    veld, reden = _ongeldig(exc)
+                    fouten[veld] = reden
+    if resultaat is not None and not resultaat.regels and pagina > resultaat.paginas:
+        # A page past the end (the results shrank since the link was made):
+        # the last page instead.
+        return redirect(
+            url_for("pages.zoeken", pagina=resultaat.paginas, sortering=sortering),
+            303,
+        )
     return _page(
         "zoeken.html",
         400 if fouten else 200,
@@ -569,7 +583,14 @@ def zoeken() -> Any:
         resultaat=resultaat,
         kolommen=_kolommen(sortering) if resultaat else [],
         paginas=_paginas(resultaat, "pages.zoeken", sortering=sortering),
+        verfijn=VERFIJN,
     )
+
+
+VERFIJN = (
+    "Verfijn uw zoekopdracht, bijvoorbeeld met een zaaktype, een status, "
+    "een periode of meer zoekwoorden."
+)
 
 
 def _pagina() -> int:
@@ -804,6 +825,11 @@ def gemaskeerd(bsn: str | None) -> str:
     return "•" * 6 + bsn[-3:]
 
 
+def getal(value: int) -> str:
+    """A whole number as Dutch text: 5.000."""
+    return f"{value:,}".replace(",", ".")
+
+
 def grootte(value: int | None) -> str:
     if value is None:
         return ""
@@ -827,7 +853,9 @@ def _fout(status: int, titel: str, melding: str) -> Response:
     return _page("fout.html", status, titel=titel, melding=melding)
 
 
-def _http_fout(exc: HTTPException) -> Response:
+def http_fout(exc: HTTPException) -> Response:
+    """The error page for an HTTP error (zaakzoeker.app dispatches here for
+    everything outside the API)."""
     status = exc.code or 500
     if status == 404:
         return _fout(
@@ -856,7 +884,8 @@ def _csrf_fout(exc: CSRFError) -> Response:
     )
 
 
-def _server_fout(exc: Exception) -> Response:
+def server_fout(exc: Exception) -> Response:
+    """The error page for a failure (logged in full, shown in one line)."""
     log.failure(
         "Zaakzoeker request failed: {path}", failure=Failure(exc), path=request.path
     )
@@ -864,15 +893,19 @@ def _server_fout(exc: Exception) -> Response:
 
 
 def register(app: Flask, csrf: CSRFProtect) -> None:
-    """Add the pages, their error pages and template helpers to ``app``."""
+    """Add the pages, the CSRF error page and template helpers to ``app``."""
     # The IdP posts the answer; InResponseTo against the session's request
     # id protects it instead of a CSRF token.
     csrf.exempt(saml_acs)
     app.register_blueprint(bp)
     app.context_processor(_context)
     app.jinja_env.filters.update(
-        datum=datum, moment=moment, gemaskeerd=gemaskeerd, grootte=grootte
+        datum=datum,
+        moment=moment,
+        gemaskeerd=gemaskeerd,
+        grootte=grootte,
+        getal=getal,
     )
     app.register_error_handler(CSRFError, _csrf_fout)
-    app.register_error_handler(HTTPException, _http_fout)
-    app.register_error_handler(Exception, _server_fout)
+    # Other HTTP errors and failures: zaakzoeker.app, which answers the API's
+    # with JSON and the rest with http_fout and server_fout.

@@ -20,11 +20,14 @@ search's filters.
 Rows are written only when the data changed, or at most once a minute to
 record that the session is still in use, so reading pages costs no writes.
 
-An identity provider posts its answer to the ACS from another site, and a
-``SameSite=Lax`` cookie does not come along with a cross-site POST. While a
-SAML login is pending, a second cookie therefore carries the session id
-with ``SameSite=None`` (which browsers accept only with ``Secure``, so over
+With ``binding: post`` an identity provider posts its answer to the ACS
+from another site, and a ``SameSite=Lax`` cookie does not come along with a
+cross-site POST. While such a SAML login is pending, a second cookie
+(``zaakzoeker_saml``) therefore carries the session id with
+``SameSite=None`` (which browsers accept only with ``Secure``, so over
 HTTPS), sent only to the ACS paths; login renews the session and deletes it.
+With ``binding: artifact`` (the default) the IdP sends the browser back by a
+top-level GET, which carries the ``Lax`` cookie, so no second cookie is set.
 """
 
 from __future__ import annotations

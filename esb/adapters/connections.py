@@ -25,6 +25,7 @@ next request opens a new one.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -201,10 +202,14 @@ class _ConnectionFactory(Factory):
 
 
 class ConnectionPool:
-    """Connections to one host and port, kept open between requests.
+    """At most ``limit`` connections to one host and port, kept open between
+    requests.
 
-    ``keep`` caps the idle connections kept; requests beyond them open more
-    (the delivery engine caps attempts in flight per destination).
+    A request when all of them are busy waits for the first to come free
+    (in arrival order) rather than opening one more: a burst of deliveries
+    must not turn into a burst of TCP (and TLS) handshakes, nor a crowd of
+    connections to the backoffice. Cancelling a waiting request takes it out
+    of the queue.
     """
 
     def __init__(
@@ -217,9 +222,12 @@ class ConnectionPool:
         connect_timeout: float,
         keep: int,
     ) -> None:
-        self.keep = keep
+        self.limit = max(1, keep)
         self.idle: list[HttpConnection] = []
         self.busy: set[HttpConnection] = set()
+        self.opening = 0
+        self.waiting: deque[defer.Deferred[HttpConnection]] = deque()
+        self.closing = False
         endpoint: IStreamClientEndpoint = HostnameEndpoint(
             reactor, host, port, timeout=connect_timeout
         )
@@ -230,22 +238,52 @@ class ConnectionPool:
         self.factory = _ConnectionFactory(self)
 
     def connection(self) -> defer.Deferred[HttpConnection]:
+        """A connection of one's own until :meth:`release` or :meth:`forget`."""
         while self.idle:
             connection = self.idle.pop()
             if not connection.closed:
                 self.busy.add(connection)
                 return defer.succeed(connection)
-        connected: defer.Deferred[Any] = self.endpoint.connect(self.factory)
-        return connected.addCallback(self._busy)
+        if len(self.busy) + self.opening < self.limit:
+            return self._open()
 
-    def _busy(self, connection: Any) -> HttpConnection:
-        assert isinstance(connection, HttpConnection)
-        self.busy.add(connection)
-        return connection
+        def cancel(waiter: defer.Deferred[HttpConnection]) -> None:
+            if waiter in self.waiting:
+                self.waiting.remove(waiter)
+
+        waiter: defer.Deferred[HttpConnection] = defer.Deferred(cancel)
+        self.waiting.append(waiter)
+        return waiter
+
+    def _open(self) -> defer.Deferred[HttpConnection]:
+        self.opening += 1
+        connected: defer.Deferred[Any] = self.endpoint.connect(self.factory)
+        return connected.addBoth(self._opened)
+
+    def _opened(self, result: Any) -> HttpConnection:
+        self.opening -= 1
+        if isinstance(result, Failure):
+            # The slot is free again; a waiter may try (and likely fail too,
+            # with its own error, as it should).
+            self._serve_waiters()
+            result.raiseException()
+        assert isinstance(result, HttpConnection)
+        self.busy.add(result)
+        return result
 
     def release(self, connection: HttpConnection) -> None:
+        """Done with ``connection``: to the next waiter, or kept idle."""
         self.busy.discard(connection)
-        if len(self.idle) < self.keep and not connection.closed:
+        if connection.closed:
+            self._serve_waiters()
+            return
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.called:
+                self.busy.add(connection)
+                waiter.callback(connection)
+                return
+        if len(self.idle) < self.limit and not self.closing:
             self.idle.append(connection)
         else:
             connection.closed = True
@@ -253,13 +291,35 @@ class ConnectionPool:
                 connection.transport.loseConnection()
 
     def forget(self, connection: HttpConnection) -> None:
+        """``connection`` is closed: its slot is free."""
+        was_busy = connection in self.busy
         self.busy.discard(connection)
         if connection in self.idle:
             self.idle.remove(connection)
+        if was_busy:
+            self._serve_waiters()
+
+    def _serve_waiters(self) -> None:
+        while self.waiting and len(self.busy) + self.opening < self.limit:
+            waiter = self.waiting.popleft()
+            if waiter.called:
+                continue
+            self._open().addCallbacks(
+                lambda connection, w=waiter: self._hand_over(w, connection),
+                lambda failure, w=waiter: None if w.called else w.errback(failure),
+            )
+
+    def _hand_over(
+        self, waiter: defer.Deferred[HttpConnection], connection: HttpConnection
+    ) -> None:
+        if waiter.called:  # cancelled while the connection was being made
+            self.release(connection)
+        else:
+            waiter.callback(connection)
 
     def close(self) -> None:
         """Close the idle connections; those in use close after their answer."""
-        self.keep = 0
+        self.closing = True
         idle, self.idle = self.idle, []
         for connection in idle:
             connection.closed = True

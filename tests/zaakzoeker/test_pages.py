@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from registers.zaakregister import Config, Zaakregister
@@ -211,6 +212,80 @@ def test_invalid_filters_are_errors_tied_to_their_field(
     assert "zaken gevonden" not in page
 
 
+def add_zaken(zaakzoeker: Zaakzoeker, aantal: int, van_2024: int) -> None:
+    """``aantal`` zaken of zaaktype G0001 straight into the register's
+    table (the FTS and current-status triggers run as for the register's own
+    inserts); the first ``van_2024`` start in 2024, the rest in 2023."""
+    with zaakzoeker.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                "WHERE i < :aantal) "
+                "INSERT INTO zrg_zaken (identificatie, omschrijving, zaaktype_code, "
+                "zaaktype_omschrijving, startdatum, aangemaakt_op, gewijzigd_op) "
+                "SELECT printf('0392-2024-1%06d', i), 'Melding gladheid fietspad', "
+                "'G0001', 'Gladheid', "
+                "CASE WHEN i <= :van_2024 THEN '20240115' ELSE '20230115' END, 0, 0 "
+                "FROM n"
+            ),
+            {"aantal": aantal, "van_2024": van_2024},
+        )
+
+
+def test_more_than_5000_results_say_so_and_paging_stops_there(
+    zaakzoeker: Zaakzoeker, client: FlaskClient
+) -> None:
+    """Past MAX_RESULTATEN matches the page says "meer dan 5.000 zaken" and
+    asks to refine; paging beyond them is a form error, not a crash."""
+    add_zaken(zaakzoeker, 5001, van_2024=1234)
+    login(client)
+    page = search(client, zaaktype="G0001")
+    assert "Meer dan 5.000 zaken gevonden, pagina 1 van de eerste 200" in page
+    assert "Alleen de eerste 5.000 zaken zijn te bekijken. Verfijn uw zoekopdracht" in (
+        page
+    )
+    assert len(zaken_in(page)) == pages.PER_PAGINA
+    assert 'href="/zoeken?pagina=200&amp;sortering=-startdatum"' in page
+    last = client.get("/zoeken?pagina=200&sortering=-startdatum")
+    assert last.status_code == 200
+    assert len(zaken_in(last.get_data(as_text=True))) == pages.PER_PAGINA
+    assert 'rel="next"' not in last.get_data(as_text=True)
+
+    beyond = client.get("/zoeken?pagina=201")
+    text = beyond.get_data(as_text=True)
+    assert beyond.status_code == 400
+    assert '<div class="foutoverzicht" role="alert"' in text
+    assert "U kunt niet verder bladeren dan de eerste 5.000 zaken." in text
+    assert "zaken gevonden" not in text
+    assert "Traceback" not in text
+
+    # Fewer matches are counted exactly, in Dutch notation.
+    exact = search(client, zaaktype="G0001", van="01-01-2024")
+    assert "1.234 zaken gevonden, pagina 1 van 50" in exact
+    assert "Meer dan" not in exact and "Alleen de eerste" not in exact
+
+
+def test_a_page_past_the_end_goes_to_the_last_page(client: FlaskClient) -> None:
+    """A page number beyond the results (they shrank, or the URL was
+    edited) leads to the last page instead of an empty table."""
+    login(client)
+    search(client, van="01-01-2025")
+    response = client.get("/zoeken?pagina=7&sortering=identificatie")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/zoeken?pagina=1&sortering=identificatie"
+    assert zaken_in(client.get(response.headers["Location"]).get_data(as_text=True))
+
+
+def test_dutch_numbers() -> None:
+    assert [pages.getal(n) for n in (0, 999, 1000, 5000, 1234567)] == [
+        "0",
+        "999",
+        "1.000",
+        "5.000",
+        "1.234.567",
+    ]
+
+
 def test_zaak_page_for_an_employee(client: FlaskClient) -> None:
     """Timeline, documents with download links, betrokkenen with the BSN
     masked, and the messages that changed the zaak."""
@@ -255,6 +330,45 @@ def test_confidential_zaken_need_the_role(zaakzoeker: Zaakzoeker) -> None:
     login(vertrouwelijk, "vtr")
     assert vertrouwelijk.get(f"/zaken/{ZAAK_G1}").status_code == 200
     assert zaken_in(search(vertrouwelijk, zaaktype="H0001")) == [ZAAK_G1]
+
+
+def test_confidential_documents_of_an_open_zaak_need_the_role(
+    zaakzoeker: Zaakzoeker,
+) -> None:
+    """A confidential document on a zaak a medewerker may see is neither
+    listed nor downloadable for them (404, as a document that does not
+    exist); the page says one was left out. The role vertrouwelijk sees
+    and downloads it."""
+    with zaakzoeker.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE zrg_documenten SET vertrouwelijk_aanduiding = 'CONFIDENTIEEL' "
+                "WHERE identificatie = :d"
+            ),
+            {"d": DOC_A_INTERN},
+        )
+    medewerker = zaakzoeker.app.test_client()
+    login(medewerker, "mdw")
+    page = medewerker.get(f"/zaken/{ZAAK_A1}").get_data(as_text=True)
+    assert f"/documenten/{DOC_A_ZICHTBAAR}" in page  # ZAAKVERTROUWELIJK: staff
+    assert "Interne notitie" not in page and DOC_A_INTERN not in page
+    assert (
+        "1 vertrouwelijk document niet getoond: daarvoor is de rol "
+        "vertrouwelijk nodig." in page
+    )
+    hidden = medewerker.get(f"/zaken/{ZAAK_A1}/documenten/{DOC_A_INTERN}")
+    missing = medewerker.get(f"/zaken/{ZAAK_A1}/documenten/0392-D2025-9999999")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.data != b"x"
+
+    vertrouwelijk = zaakzoeker.app.test_client()
+    login(vertrouwelijk, "vtr")
+    page = vertrouwelijk.get(f"/zaken/{ZAAK_A1}").get_data(as_text=True)
+    assert f'href="/zaken/{ZAAK_A1}/documenten/{DOC_A_INTERN}"' in page
+    assert "niet getoond" not in page
+    download = vertrouwelijk.get(f"/zaken/{ZAAK_A1}/documenten/{DOC_A_INTERN}")
+    assert download.status_code == 200
+    assert download.data == b"x"
 
 
 def test_mijn_zaken_lists_only_the_citizens_own(client: FlaskClient) -> None:

@@ -9,6 +9,7 @@ certificates, and a stranger's CA, in a temporary folder).
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -370,3 +371,49 @@ def test_a_username_with_a_colon_is_refused() -> None:
     """RFC 7617 section 2: the user-id cannot contain a colon."""
     with pytest.raises(ConfigError, match="may not contain ':'"):
         adapter("https://h/x", auth={"username": "a:b", "password": "c"})
+
+
+def test_beyond_max_connections_a_request_waits_for_a_free_one(
+    reactor_thread: ReactorThread, backoffice: Backoffice
+) -> None:
+    """With max_connections 1 and the one connection busy (the service
+    hangs), a second request opens no connection of its own: it waits, and
+    cancelling it takes it out of the queue without a trace."""
+    url = backoffice.on("/hang", Behaviour(hang=True))
+    sender = adapter(url, timeout=60, max_connections=1)
+    first = reactor_thread.start(sender, outbound(b"<a/>"))
+    deadline = time.monotonic() + 10
+    while len(backoffice.requests_to("/hang")) < 1:
+        assert time.monotonic() < deadline, "the first request never arrived"
+        time.sleep(0.02)
+    second = reactor_thread.start(sender, outbound(b"<b/>"))
+    time.sleep(0.5)
+
+    assert len(backoffice.requests_to("/hang")) == 1, "the second did not wait"
+    reactor_thread.call(second.cancel)
+    assert isinstance(reactor_thread.outcome(second), defer.CancelledError)
+    pool = next(iter(sender.client.pools.values()))
+    assert not pool.waiting
+    reactor_thread.call(first.cancel)
+    assert isinstance(reactor_thread.outcome(first), defer.CancelledError)
+    reactor_thread.close(sender)
+
+
+def test_waiting_requests_take_the_connection_in_turn(
+    reactor_thread: ReactorThread, backoffice: Backoffice
+) -> None:
+    """Twenty requests at once over at most two connections: all delivered."""
+    url = backoffice.on("/in", Behaviour(body=b"ok"))
+    sender = adapter(url, max_connections=2)
+    started = [
+        reactor_thread.start(sender, outbound(f"<m n='{n}'/>".encode()))
+        for n in range(20)
+    ]
+
+    answers = [reactor_thread.outcome(attempt) for attempt in started]
+
+    assert all(answer.answer == b"ok" for answer in answers)
+    assert len(backoffice.requests_to("/in")) == 20
+    pool = next(iter(sender.client.pools.values()))
+    assert len(pool.idle) <= 2 and not pool.waiting and not pool.busy
+    reactor_thread.close(sender)
