@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -48,6 +48,9 @@ class Settings:
     # The ``zaakzoeker`` section of emo.yaml as written (None: no zaakzoeker);
     # zaakzoeker.settings checks it, with paths relative to config_dir.
     zaakzoeker: Mapping[str, Any] | None = None
+    # SQLite journal durability: FULL survives a power cut, NORMAL a crash of
+    # the process only (see esb/journal/store.py).
+    journal_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     @property
     def routes_path(self) -> Path:
@@ -111,6 +114,7 @@ _KEYS = {
     "routes",
     "retention",
     "zaakzoeker",
+    "journal_synchronous",
 }
 
 
@@ -147,6 +151,14 @@ def _apply_file(settings: Settings, path: Path) -> Settings:
         changes["schemas"] = tuple(base / str(entry) for entry in entries)
     if "retention" in document:
         changes.update(_retention(path, document["retention"]))
+    if "journal_synchronous" in document:
+        level = str(document["journal_synchronous"]).upper()
+        if level not in ("FULL", "NORMAL"):
+            raise ConfigError(
+                f"{path}: 'journal_synchronous' is full or normal, not "
+                f"{document['journal_synchronous']!r}"
+            )
+        changes["journal_synchronous"] = level
     if "zaakzoeker" in document:
         section = document["zaakzoeker"]
         if section is not None and not isinstance(section, dict):

@@ -73,7 +73,9 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        journal = Journal.open(settings.journal_url)
+        journal = Journal.open(
+            settings.journal_url, synchronous=settings.journal_synchronous
+        )
         writer = GroupCommitWriter(journal)
         writer.start()
         engine = DeliveryEngine(writer, reactor)

@@ -55,13 +55,37 @@ log = Logger()
 
 @dataclass(slots=True)
 class PendingWrite(Generic[T]):
-    """A submitted write and the future its outcome goes to."""
+    """A submitted write and where its outcome goes.
+
+    ``deferred`` is fired in the reactor thread once the batch holding the
+    write is settled (:meth:`GroupCommitWriter.submit`); ``future`` completes
+    in the writer's thread (:meth:`GroupCommitWriter.submit_future`). The
+    broker's own writes have no future: a ``concurrent.futures.Future``
+    builds a lock and a condition, which cost as much as the write itself.
+    """
 
     write: Write[T]
-    future: Future[T]
-    # Fired in the reactor thread once the batch holding the write is
-    # settled; None for writes submitted with submit_future().
+    future: Future[T] | None = None
     deferred: Deferred[T] | None = None
+    # (True, result) or (False, exception), once settled.
+    outcome: tuple[bool, Any] | None = None
+
+    def start(self) -> bool:
+        """False when the write was cancelled (through its future) before."""
+        return self.future is None or self.future.set_running_or_notify_cancel()
+
+    def settle(self, ok: bool, value: Any) -> None:
+        self.outcome = (ok, value)
+        if self.future is not None:
+            if ok:
+                self.future.set_result(value)
+            else:
+                self.future.set_exception(value)
+
+    @property
+    def failed(self) -> bool:
+        """Cancelled, or settled with an exception."""
+        return self.outcome is None or not self.outcome[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +153,7 @@ def commit_batch(connection: sa.Connection, items: Sequence[PendingWrite[Any]]) 
     or commit: the database is gone, the disk is full); every write then fails
     with a :class:`JournalError` and the caller should use a new connection.
     """
-    live = [item for item in items if item.future.set_running_or_notify_cancel()]
+    live = [item for item in items if item.start()]
     if not live:
         return True
     try:
@@ -141,27 +165,25 @@ def commit_batch(connection: sa.Connection, items: Sequence[PendingWrite[Any]]) 
         error.__cause__ = exc
         log.failure("Journal commit of {count} writes failed", count=len(live))
         for item in live:
-            item.future.set_exception(error)
+            item.settle(False, error)
         return False
     for item, (ok, value) in zip(live, outcomes, strict=True):
-        if ok:
-            item.future.set_result(value)
-        else:
-            item.future.set_exception(value)
+        item.settle(ok, value)
     return True
 
 
-def _fire_all(fired: list[tuple[Deferred[Any], Future[Any]]]) -> None:
-    for deferred, future in fired:
-        _fire(deferred, future)
+def _fire_all(fired: list[PendingWrite[Any]]) -> None:
+    for item in fired:
+        _fire(item)
 
 
-def _fire(deferred: Deferred[T], future: Future[T]) -> None:
-    exc = future.exception()
-    if exc is None:
-        deferred.callback(future.result())
+def _fire(item: PendingWrite[Any]) -> None:
+    assert item.deferred is not None and item.outcome is not None
+    ok, value = item.outcome
+    if ok:
+        item.deferred.callback(value)
     else:
-        deferred.errback(exc)
+        item.deferred.errback(value)
 
 
 class GroupCommitWriter:
@@ -219,18 +241,19 @@ class GroupCommitWriter:
         Safe from any thread. After :meth:`stop` the future fails at once with
         :class:`WriterStoppedError`.
         """
-        return self._queue_write(write, None).future
-
-    def _queue_write(
-        self, write: Write[T], deferred: Deferred[T] | None
-    ) -> PendingWrite[T]:
         future: Future[T] = Future()
-        pending = PendingWrite(write, future, deferred)
+        self._queue_write(PendingWrite(write, future=future))
+        return future
+
+    def _queue_write(self, pending: PendingWrite[T]) -> PendingWrite[T]:
         with self._lock:
             if self._stopping:
-                future.set_exception(WriterStoppedError("the journal writer stopped"))
-                if deferred is not None:
-                    self._reactor.callFromThread(_fire, deferred, future)
+                if pending.start():
+                    pending.settle(
+                        False, WriterStoppedError("the journal writer stopped")
+                    )
+                    if pending.deferred is not None:
+                        self._reactor.callFromThread(_fire, pending)
                 return pending
             self._queue.append(pending)
             if self._idle:
@@ -245,13 +268,13 @@ class GroupCommitWriter:
         errbacks with what it raised (database errors as JournalError).
         """
         deferred: Deferred[T] = Deferred()
-        self._queue_write(write, deferred)
+        self._queue_write(PendingWrite(write, deferred=deferred))
         return deferred
 
     def _settled(self, batch: list[PendingWrite[Any]]) -> None:
         """Fire the batch's Deferreds: one hop to the reactor thread for the
         whole batch, not one wake-up per write."""
-        fired = [(item.deferred, item.future) for item in batch if item.deferred]
+        fired = [item for item in batch if item.deferred is not None]
         if fired:
             self._reactor.callFromThread(_fire_all, fired)
 
@@ -326,18 +349,14 @@ class GroupCommitWriter:
             return self._journal.writer_connection()
         except JournalError as exc:
             for item in batch:
-                if item.future.set_running_or_notify_cancel():
-                    item.future.set_exception(exc)
+                if item.start():
+                    item.settle(False, exc)
             self._count(batch)
             self._settled(batch)
             return None
 
     def _count(self, batch: list[PendingWrite[Any]]) -> None:
-        failed = sum(
-            1
-            for item in batch
-            if item.future.cancelled() or item.future.exception() is not None
-        )
+        failed = sum(1 for item in batch if item.failed)
         stats = self._stats
         self._stats = WriterStats(
             batches=stats.batches + 1,

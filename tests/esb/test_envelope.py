@@ -58,3 +58,27 @@ def test_soapaction_quoted_or_not_means_the_same(
     header: str | None, expected: str | None
 ) -> None:
     assert normalise_soap_action(header) == expected
+
+
+@pytest.mark.parametrize(
+    "filler",
+    [
+        "<!--" + "</x>" * 200 + "-->",
+        "<![CDATA[" + "</y>" * 200 + "]]>",
+    ],
+)
+def test_end_tags_hidden_in_comments_or_cdata_do_not_hide_nesting(
+    filler: str,
+) -> None:
+    """The quick bound (every "<" not followed by "/") still counts each
+    start tag, whatever "</" a comment or CDATA section adds."""
+    document = ("<a>" * 60 + filler + "</a>" * 60).encode()
+    with pytest.raises(EnvelopeError):
+        parse_xml(document, max_depth=59)
+    assert parse_xml(document, max_depth=60) is not None
+
+
+def test_nesting_in_utf16_is_measured_exactly() -> None:
+    document = ("<a>" * 60 + "</a>" * 60).encode("utf-16")
+    with pytest.raises(EnvelopeError):
+        parse_xml(document, max_depth=59)
