@@ -67,11 +67,16 @@ from esb.adapters.amqp import AmqpConnection, Channel, masked, tls_policy
 from esb.broker import bare_source
 from esb.errors import EnvelopeError
 from esb.routes.model import SourceDefinition
-from esb.sources.base import BrokerRef, Verdict, fault_verdict, read_answer
+from esb.sources.base import (
+    BrokerRef,
+    Verdict,
+    fault_verdict,
+    read_answer,
+    retry_wait,
+)
 
 log = Logger()
 
-RETRY_CAP_SECONDS = 300.0
 
 _GONE = (
     pika_errors.ChannelClosed,
@@ -446,8 +451,7 @@ class AmqpSource:
 
     def retry_delay(self) -> float:
         """The wait before giving back after the current run of refusals."""
-        doublings = max(0, self._server_failures - 1)
-        return min(RETRY_CAP_SECONDS, self.settings.retry_seconds * 2.0**doublings)
+        return retry_wait(self.settings.retry_seconds, self._server_failures)
 
     def _nack_later(self, token: int) -> None:
         _, channel, tag = self._later.pop(token)

@@ -38,6 +38,17 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 _S = f"{{{NS_STUF}}}"
 
 
+# The longest wait before a source tries again after faults on EMO's side.
+RETRY_CAP_SECONDS = 300.0
+
+
+def retry_wait(first: float, failures: int) -> float:
+    """The wait after ``failures`` faults on EMO's side in a row: ``first``,
+    doubling with each further one, at most five minutes. Every source
+    (files, queues, the zaakregister's outbox) backs off the same way."""
+    return min(RETRY_CAP_SECONDS, first * 2.0 ** max(0, failures - 1))
+
+
 class InboundSource(Protocol):
     """A source EMO reads itself: a watched folder, an AMQP queue.
 

@@ -56,12 +56,11 @@ from twisted.python.failure import Failure
 from esb.broker import bare_source
 from esb.message import Party
 from esb.routes.model import SourceDefinition
-from esb.sources.base import BrokerRef, Verdict, read_answer
+from esb.sources.base import BrokerRef, Verdict, read_answer, retry_wait
 
 log = Logger()
 
 # Faults on EMO's side are retried, the wait doubling up to this.
-RETRY_CAP_SECONDS = 300.0
 
 InThread = Callable[..., "defer.Deferred[Any]"]
 
@@ -257,9 +256,7 @@ class EventSource:
 
     def _back_off(self, verdicts: list[Verdict]) -> None:
         self._failures += 1
-        delay = min(
-            RETRY_CAP_SECONDS, self.settings.retry_seconds * 2 ** (self._failures - 1)
-        )
+        delay = retry_wait(self.settings.retry_seconds, self._failures)
         self._not_before = self.clock.seconds() + delay
         first = next(v for v in verdicts if v.retry)
         log.warn(
@@ -282,8 +279,8 @@ class EventSource:
                 error=text,
             )
         self._failures += 1
-        self._not_before = self.clock.seconds() + min(
-            RETRY_CAP_SECONDS, self.settings.retry_seconds * 2 ** (self._failures - 1)
+        self._not_before = self.clock.seconds() + retry_wait(
+            self.settings.retry_seconds, self._failures
         )
 
 

@@ -63,7 +63,13 @@ from twisted.python.failure import Failure
 from esb.broker import bare_source
 from esb.errors import EnvelopeError
 from esb.routes.model import SourceDefinition
-from esb.sources.base import BrokerRef, Verdict, fault_verdict, read_answer
+from esb.sources.base import (
+    BrokerRef,
+    Verdict,
+    fault_verdict,
+    read_answer,
+    retry_wait,
+)
 from esb.sources.folder import Claim, Completeness, Inbox
 
 log = Logger()
@@ -71,7 +77,6 @@ log = Logger()
 # A file in work/ whose owner died is looked for this often (and at start).
 RECOVER_SECONDS = 30.0
 # Faults on EMO's side are retried, the wait doubling up to this.
-RETRY_CAP_SECONDS = 300.0
 
 InThread = Callable[..., "defer.Deferred[Any]"]
 
@@ -369,9 +374,7 @@ class FileSource:
         )
 
     def _try_later(self, claim: Claim, verdict: Verdict) -> None:
-        delay = min(
-            RETRY_CAP_SECONDS, self.settings.retry_seconds * 2 ** (claim.attempts - 1)
-        )
+        delay = retry_wait(self.settings.retry_seconds, claim.attempts)
         self.counts["retried"] += 1
         log.warn(
             "File {file} on {source} refused by EMO itself ({summary}); "
