@@ -9,6 +9,7 @@ before the bytes reach this module.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 from lxml import etree
@@ -54,15 +55,27 @@ def _parser(encoding: str | None = None, huge: bool = False) -> etree.XMLParser:
     return parser
 
 
-# One parser per thread is libxml2's rule; lxml keeps a parser's context per
-# thread itself, so a module-level parser is safe to share.
-_PARSER = _parser()
-# ZDS documents travel base64-encoded in one text node, and libxml2 refuses a
-# text node over 10 MB unless XML_PARSE_HUGE is set. That flag also lifts
-# libxml2's other limits (names, attributes, entity amplification), so only a
-# document that failed on the text-node limit alone is parsed again with it;
-# its size is bounded by the transport's limit and its depth by EMO's check.
-_HUGE_PARSER = _parser(huge=True)
+class _Parsers(threading.local):
+    """This thread's parsers.
+
+    lxml guards a parser shared between threads with a lock that is held for
+    the whole parse, including the moments the parsing thread waits for the
+    GIL; under load the reactor thread and the register threads then queue
+    behind each other. A parser per thread (libxml2's own rule) avoids that.
+    """
+
+    def __init__(self) -> None:
+        self.plain = _parser()
+        # ZDS documents travel base64-encoded in one text node, and libxml2
+        # refuses a text node over 10 MB unless XML_PARSE_HUGE is set. That
+        # flag also lifts libxml2's other limits (names, attributes, entity
+        # amplification), so only a document that failed on the text-node
+        # limit alone is parsed again with it; its size is bounded by the
+        # transport's limit and its depth by EMO's check.
+        self.huge = _parser(huge=True)
+
+
+_parsers = _Parsers()
 _TEXT_TOO_LONG = "Text node too long"
 
 
@@ -87,7 +100,8 @@ def parse_xml(
     """
     if not raw.strip():
         raise EnvelopeError("StUF055", "Leeg bericht: de request bevat geen XML")
-    parser = _PARSER
+    parsers = _parsers
+    default = parser = parsers.plain
     if charset and charset.lower() not in ("utf-8", "utf8"):
         if not _XML_DECLARATION.match(raw):
             try:
@@ -101,9 +115,9 @@ def parse_xml(
         try:
             root = etree.fromstring(raw, parser)
         except etree.XMLSyntaxError as exc:
-            if parser is not _PARSER or _TEXT_TOO_LONG not in (exc.msg or ""):
+            if parser is not default or _TEXT_TOO_LONG not in (exc.msg or ""):
                 raise
-            root = etree.fromstring(raw, _HUGE_PARSER)
+            root = etree.fromstring(raw, parsers.huge)
     except etree.XMLSyntaxError as exc:
         raise EnvelopeError(
             "StUF055",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from esb import envelope
 from esb.envelope import normalise_soap_action, open_envelope, parse_xml
 from esb.errors import EnvelopeError
 from esb.message import NS_SOAP11
@@ -82,3 +85,22 @@ def test_nesting_in_utf16_is_measured_exactly() -> None:
     document = ("<a>" * 60 + "</a>" * 60).encode("utf-16")
     with pytest.raises(EnvelopeError):
         parse_xml(document, max_depth=59)
+
+
+def test_each_thread_parses_with_its_own_parser() -> None:
+    """lxml locks a shared parser for the whole parse; the reactor and the
+    register threads must not queue behind each other for it."""
+    seen: list[object] = []
+
+    def parse() -> None:
+        root = parse_xml(b"<a><b>x</b></a>")
+        assert root.findtext("b") == "x"
+        seen.append(envelope._parsers.plain)
+
+    threads = [threading.Thread(target=parse) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    parse()
+    assert len({id(parser) for parser in seen}) == 4
