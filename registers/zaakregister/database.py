@@ -11,8 +11,9 @@ under the busy timeout, instead of failing when a read turns into a write.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
@@ -137,8 +138,7 @@ class Database:
 
     @contextmanager
     def _session(self, bind: sa.Engine) -> Iterator[Session]:
-        with Session(bind, expire_on_commit=False, autoflush=True) as session:
-            event.listen(session, "before_flush", _check_lengths)
+        with _Session(bind, expire_on_commit=False, autoflush=True) as session:
             with session.begin():
                 yield session
 
@@ -173,14 +173,46 @@ def _check_lengths(session: Session, _context: object, _instances: object) -> No
             continue
         found = overlong(row)
         if found is not None:
-            column, length, limit = found
-            raise StufFault(
-                "StUF055",
-                f"Waarde te lang voor {column}",
-                plek="client",
-                details=f"{row.__tablename__}.{column}: {length} tekens; het "
-                f"zaakregister bewaart er ten hoogste {limit}",
-            )
+            raise _too_long(row.__tablename__, *found)
+
+
+class _Session(Session):
+    """The register's session: every flush is checked by _check_lengths
+    (listening on the class once, not on each session, which cost more
+    than the rest of opening one)."""
+
+
+event.listen(_Session, "before_flush", _check_lengths)
+
+
+def check_lengths(table: sa.Table, row: Mapping[str, object]) -> None:
+    """What the check before a flush does, for a row written without the ORM:
+    the first text longer than its column, in the table's column order."""
+    for column, limit in _limits(table):
+        value = row.get(column)
+        if isinstance(value, str) and len(value) > limit:
+            raise _too_long(table.name, column, len(value), limit)
+
+
+@functools.cache
+def _limits(table: sa.Table) -> tuple[tuple[str, int], ...]:
+    """The columns of ``table`` with a maximum length, and that length."""
+    found = []
+    for column in table.columns:
+        limit = getattr(column.type, "length", None)
+        if limit:
+            found.append((column.key, limit))
+    return tuple(found)
+
+
+def _too_long(table: str, column: str, length: int, limit: int) -> StufFault:
+    return StufFault(
+        "StUF055",
+        f"Waarde te lang voor {column}",
+        plek="client",
+        details=f"{table}.{column}: {length} tekens; het "
+        f"zaakregister bewaart er ten hoogste {limit}",
+    )
 
 
 @contextmanager

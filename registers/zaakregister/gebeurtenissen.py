@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from lxml import etree
@@ -123,19 +124,33 @@ def record(
     document_identificatie: str | None = None,
 ) -> None:
     """Add the event of a change to the transaction making it."""
-    assert soort in SOORTEN, soort
-    zender = request.stuurgegevens.zender
     session.add(
         Gebeurtenis(
-            soort=soort,
-            zaak_identificatie=zaak_identificatie,
-            document_identificatie=document_identificatie,
-            tijdstip=request.now,
-            referentienummer=request.stuurgegevens.referentienummer,
-            zender=f"{zender.organisatie or ''}/{zender.applicatie or ''}",
-            operation=request.operation,
+            **values(request, soort, zaak_identificatie, document_identificatie)
         )
     )
+
+
+def values(
+    request: Request,
+    soort: str,
+    zaak_identificatie: str,
+    document_identificatie: str | None = None,
+) -> dict[str, Any]:
+    """The columns of the event of a change: :func:`record` adds it to a
+    session, creeerZaak inserts it with its zaak (SQLAlchemy Core)."""
+    assert soort in SOORTEN, soort
+    zender = request.stuurgegevens.zender
+    return {
+        "soort": soort,
+        "zaak_identificatie": zaak_identificatie,
+        "document_identificatie": document_identificatie,
+        "tijdstip": request.now,
+        "referentienummer": request.stuurgegevens.referentienummer,
+        "zender": f"{zender.organisatie or ''}/{zender.applicatie or ''}",
+        "operation": request.operation,
+        "gepubliceerd": None,
+    }
 
 
 @dataclass(frozen=True)

@@ -52,25 +52,33 @@ ABSENT: Final = _Absent.ABSENT
 Read = str | None | _Absent
 
 
+# These helpers run a few hundred times per message: they let lxml's C code
+# do the matching (a "{*}name" tag filter is a local name in any namespace,
+# or none) rather than build a QName per child in Python.
+
+
 def local(element: etree._Element) -> str:
     """The local name of an element ("" for comments and the like)."""
-    return etree.QName(element).localname if isinstance(element.tag, str) else ""
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag[tag.find("}") + 1 :]
 
 
 def children(
     element: etree._Element, name: str | None = None
 ) -> Iterator[etree._Element]:
     """The child elements, optionally only those with local name ``name``."""
-    for child in element:
-        if isinstance(child.tag, str) and (name is None or local(child) == name):
-            yield child
+    if name is None:
+        return element.iterchildren(etree.Element)
+    return element.iterchildren("{*}" + name)
 
 
 def child(element: etree._Element | None, name: str) -> etree._Element | None:
     """The first child element with local name ``name``, if any."""
     if element is None:
         return None
-    return next(children(element, name), None)
+    return next(element.iterchildren("{*}" + name), None)
 
 
 def path(element: etree._Element | None, steps: str) -> etree._Element | None:
