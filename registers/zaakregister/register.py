@@ -150,6 +150,11 @@ class Zaakregister:
             return self._new_document(request)
         if operation == "updateZaakdocument":
             return self._update_document(request)
+        if operation == "creeerZaak":
+            # Read and checked before the turn to write, which then holds
+            # only the statements.
+            aanmaak = zaken.voorbereid(request)
+            return self._write(lambda s: zaken.creeer(s, request, self.config, aanmaak))
         if operation == "geefZaakdocumentLezen":
             return self.database.read(
                 lambda s: documenten.lees(s, request, self.config, self.blobs)

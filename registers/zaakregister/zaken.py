@@ -159,24 +159,28 @@ def genereer_identificatie(
 Row = dict[str, Any]
 
 
-def creeer(session: Session, request: Request, config: Config) -> etree._Element:
-    objects = request.objects()
-    gegevens = parse.zaak(objects[-1])
+@dataclass(frozen=True)
+class Aanmaak:
+    """A creeerZaak made ready without the database: its rows, checked."""
+
+    identificatie: str
+    nieuw: _NieuweZaak
+    gebeurtenis: Row
+
+
+def voorbereid(request: Request) -> Aanmaak:
+    """Read the zaak a creeerZaak describes and build its rows.
+
+    The register runs this before it takes its turn to write (on SQLite one
+    writer at a time), so that the turn holds only the statements.
+    """
+    gegevens = parse.zaak(request.objects()[-1])
     if not gegevens.identificatie:
         raise refused(
             "Zaak zonder identificatie",
             "creeerZaak vraagt een identificatie; vraag er een aan met "
             "genereerZaakIdentificatie",
         )
-    connection = session.connection()
-    found = connection.execute(_EXISTS, {"identificatie": gegevens.identificatie})
-    if found.first() is not None:
-        raise refused(
-            "Zaak bestaat al",
-            f"zaak '{gegevens.identificatie}' staat al in het zaakregister; "
-            "wijzig haar met updateZaak",
-        )
-
     nieuw = _nieuwe_zaak(gegevens, request)
     gebeurtenis = gebeurtenissen.values(
         request, "zaak-aangemaakt", gegevens.identificatie
@@ -186,8 +190,28 @@ def creeer(session: Session, request: Request, config: Config) -> etree._Element
     for table, rows in (*nieuw.tables(), (_GEBEURTENISSEN, [gebeurtenis])):
         for row in rows:
             check_lengths(table, row)
-    nieuw.insert(connection)
-    connection.execute(_INSERT[_GEBEURTENISSEN], gebeurtenis)
+    return Aanmaak(gegevens.identificatie, nieuw, gebeurtenis)
+
+
+def creeer(
+    session: Session,
+    request: Request,
+    config: Config,
+    aanmaak: Aanmaak | None = None,
+) -> etree._Element:
+    """Store the zaak of a creeerZaak (made ready by :func:`voorbereid`)."""
+    if aanmaak is None:
+        aanmaak = voorbereid(request)
+    connection = session.connection()
+    found = connection.execute(_EXISTS, {"identificatie": aanmaak.identificatie})
+    if found.first() is not None:
+        raise refused(
+            "Zaak bestaat al",
+            f"zaak '{aanmaak.identificatie}' staat al in het zaakregister; "
+            "wijzig haar met updateZaak",
+        )
+    aanmaak.nieuw.insert(connection)
+    connection.execute(_INSERT[_GEBEURTENISSEN], aanmaak.gebeurtenis)
     return _bv03(request, config)
 
 
