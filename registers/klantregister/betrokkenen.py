@@ -30,6 +30,7 @@ from lxml import etree
 
 from esb.errors import StufFault, Violation
 from registers.klantregister import kennisgeving, nummers, store
+from registers.klantregister.database import Database
 from registers.klantregister.entiteiten import (
     NNP,
     NPS,
@@ -153,6 +154,30 @@ def _initiators(zaak: etree._Element) -> Iterator[etree._Element]:
             for betrokkene in children(gerelateerde):
                 if local(betrokkene) in _GERELATEERDEN and not is_nil(betrokkene):
                     yield betrokkene
+
+
+def unchanged(database: Database, betrokkene: Betrokkene) -> Uitkomst | None:
+    """``ongewijzigd`` when the register holds ``betrokkene`` as given, so
+    that :func:`learn` would change nothing; None when it would add, revive
+    or change a subject (or refuse contradicting numbers).
+
+    Read outside any transaction: most zaken name a client the register
+    knows just so, and a look-up costs a fraction of a write transaction
+    (which on SQLite holds the database's one write lock). A writer that
+    changes the subject right after the look-up changes nothing in the
+    answer: that is the same as the zaak's learning coming first.
+    """
+    entiteit = betrokkene.entiteit
+    known = kennisgeving.known_values(entiteit, betrokkene.gegevens)
+    subject = store.look_up(database, entiteit, known)
+    # Numbers that contradict the stored ones differ too: learn refuses them.
+    if (
+        subject is None
+        or subject.verwijderd
+        or store.differences(subject.gegevens, known)
+    ):
+        return None
+    return Uitkomst(entiteit.code, subject.id, "ongewijzigd")
 
 
 def learn(

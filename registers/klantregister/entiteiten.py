@@ -92,10 +92,15 @@ class Choice:
     no option has one)."""
 
     options: tuple[tuple[Node, ...], ...]
+    # The leaves of every option, gathered once: each object read asks.
+    all_leaves: tuple[Leaf, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        gathered = tuple(leaf for option in self.options for leaf in _leaves(option))
+        object.__setattr__(self, "all_leaves", gathered)
 
     def leaves(self) -> Iterator[Leaf]:
-        for option in self.options:
-            yield from _leaves(option)
+        return iter(self.all_leaves)
 
 
 def _leaves(nodes: tuple[Node, ...]) -> Iterator[Leaf]:

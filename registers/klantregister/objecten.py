@@ -38,8 +38,8 @@ from registers.klantregister.stuf import (
     IND_ONVOLLEDIGE_DATUM,
     SCOPE,
     STUF,
-    child,
     children,
+    first_children,
     is_nil,
     line,
     local,
@@ -91,12 +91,21 @@ def read_object(
     quotes a value: a BSN is masked by its check.
     """
     gelezen = Gelezen()
-    _read(element, layout, gelezen, in_group=False, whole=whole_groups, checked=checked)
+    _read(
+        element,
+        first_children(element),
+        layout,
+        gelezen,
+        in_group=False,
+        whole=whole_groups,
+        checked=checked,
+    )
     return gelezen
 
 
 def _read(
     parent: etree._Element,
+    named: dict[str, etree._Element],
     nodes: Iterable[Node],
     gelezen: Gelezen,
     *,
@@ -104,11 +113,13 @@ def _read(
     whole: bool,
     checked: bool,
 ) -> None:
+    # ``named``: the first child of ``parent`` of each name (first_children),
+    # looked up once for all of the layout's nodes.
     for node in nodes:
         if isinstance(node, Leaf):
-            _read_leaf(parent, node, gelezen, in_group and whole, checked)
+            _read_leaf(parent, named, node, gelezen, in_group and whole, checked)
         elif isinstance(node, Group):
-            found = child(parent, node.element)
+            found = named.get(node.element)
             if found is None:
                 continue
             if is_nil(found):
@@ -116,12 +127,18 @@ def _read(
                     _store(gelezen, leaf, None, found)
                 continue
             _read(
-                found, node.nodes, gelezen, in_group=True, whole=whole, checked=checked
+                found,
+                first_children(found),
+                node.nodes,
+                gelezen,
+                in_group=True,
+                whole=whole,
+                checked=checked,
             )
         elif isinstance(node, Choice):
-            _read_choice(parent, node, gelezen, in_group, whole, checked)
+            _read_choice(parent, named, node, gelezen, in_group, whole, checked)
         elif isinstance(node, Extra):
-            container = child(parent, "extraElementen")
+            container = named.get("extraElementen")
             for extra in children(container, "extraElement"):
                 if extra.get("naam") == node.naam:
                     value = read(extra)
@@ -131,6 +148,7 @@ def _read(
 
 def _read_choice(
     parent: etree._Element,
+    named: dict[str, etree._Element],
     choice: Choice,
     gelezen: Gelezen,
     in_group: bool,
@@ -139,10 +157,18 @@ def _read_choice(
 ) -> None:
     before = set(gelezen.gegevens)
     for option in choice.options:
-        _read(parent, option, gelezen, in_group=in_group, whole=whole, checked=checked)
+        _read(
+            parent,
+            named,
+            option,
+            gelezen,
+            in_group=in_group,
+            whole=whole,
+            checked=checked,
+        )
     if not whole:
         return
-    leaves = list(choice.leaves())
+    leaves = choice.all_leaves
     given = any(
         leaf.column in gelezen.gegevens
         and leaf.column not in before
@@ -160,12 +186,13 @@ def _read_choice(
 
 def _read_leaf(
     parent: etree._Element,
+    named: dict[str, etree._Element],
     leaf: Leaf,
     gelezen: Gelezen,
     absent_is_empty: bool,
     checked: bool,
 ) -> None:
-    found = child(parent, leaf.element)
+    found = named.get(leaf.element)
     value = read(found)
     if value is ABSENT:
         # Inside a group taken whole, a missing element has no value; but a

@@ -37,6 +37,7 @@ from esb.answers import bv03
 from esb.errors import StufFault
 from esb.message import Identification, Party
 from registers.klantregister import betrokkenen, kennisgeving, vraag
+from registers.klantregister.betrokkenen import Betrokkene
 from registers.klantregister.database import Conflict, Database, database_url
 from registers.klantregister.entiteiten import BY_PREFIX
 from registers.klantregister.kennisgeving import Uitkomst
@@ -188,10 +189,7 @@ class Klantregister:
             _bron("zaak", identification),
             identification.stuurgegevens.referentienummer,
         )
-        now = self.clock()
-        uitkomsten = self._write(
-            lambda c: [betrokkenen.learn(c, b, bron, now) for b in found]
-        )
+        uitkomsten = self._learn(found, bron)
         self._logged(identification.operation, referentienummer, uitkomsten)
         return uitkomsten
 
@@ -215,13 +213,21 @@ class Klantregister:
         that is not valid, ValueError for a key the register does not know.
         """
         betrokkene = betrokkenen.read_betrokkene(data)
-        herkomst = Bron(bron, referentienummer)
-        now = self.clock()
-        uitkomst = self._write(
-            lambda c: betrokkenen.learn(c, betrokkene, herkomst, now)
-        )
+        [uitkomst] = self._learn([betrokkene], Bron(bron, referentienummer))
         self._logged("learn_from_betrokkene", referentienummer, [uitkomst])
         return uitkomst
+
+    def _learn(self, found: list[Betrokkene], bron: Bron) -> list[Uitkomst]:
+        # A look-up first: when every betrokkene is known as given, no write
+        # transaction is begun. Otherwise the write looks each one up again
+        # under its lock, and decides on what it finds there.
+        uitkomsten = [betrokkenen.unchanged(self.database, b) for b in found]
+        if all(uitkomst is not None for uitkomst in uitkomsten):
+            return [uitkomst for uitkomst in uitkomsten if uitkomst is not None]
+        now = self.clock()
+        return self._write(
+            lambda c: [betrokkenen.learn(c, b, bron, now) for b in found]
+        )
 
     # Helpers ----------------------------------------------------------------
 

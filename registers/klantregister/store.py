@@ -9,13 +9,14 @@ rows in batches (:mod:`registers.klantregister.importer`), with the helpers
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from registers.klantregister.entiteiten import Entiteit
+from registers.klantregister.database import Database, run
+from registers.klantregister.entiteiten import ENTITEITEN, Entiteit
 from registers.klantregister.model import INTEGER_COLUMNS
 from registers.klantregister.objecten import Gegevens
 
@@ -71,18 +72,41 @@ def find(
     the KvK number). ``lock`` takes the row lock on PostgreSQL (SELECT ... FOR
     UPDATE); SQLite's BEGIN IMMEDIATE has locked the database already.
     """
-    table = entiteit.table
+    selects = _STATEMENTS[entiteit.code].select
     for key in entiteit.keys:
         value = gegevens.get(key)
-        if not value:
-            continue
-        query = sa.select(table).where(table.c[key] == value)
-        if lock:
-            query = query.with_for_update()
-        row = connection.execute(query).mappings().first()
-        if row is not None:
-            return subject_from_row(entiteit, row)
+        if value:
+            row = run(connection, selects[key, lock], {"key": value})
+            if row is not None:
+                return _subject(entiteit, row)
     return None
+
+
+def look_up(
+    database: Database, entiteit: Entiteit, gegevens: Mapping[str, str | None]
+) -> Subject | None:
+    """What :func:`find` finds, read outside any transaction and without a
+    lock: enough to see that a change would change nothing, never to base
+    one on (a writer may come in between)."""
+    selects = _STATEMENTS[entiteit.code].select
+    for key in entiteit.keys:
+        value = gegevens.get(key)
+        if value:
+            row = database.first(selects[key, False], {"key": value})
+            if row is not None:
+                return _subject(entiteit, row)
+    return None
+
+
+def _subject(entiteit: Entiteit, row: Sequence[Any]) -> Subject:
+    # A row of _Statements.select: id, versie, verwijderd, the data columns.
+    values = zip(entiteit.columns, row[3:], strict=True)
+    return Subject(
+        int(row[0]),
+        int(row[1]),
+        bool(row[2]),
+        {column: None if value is None else str(value) for column, value in values},
+    )
 
 
 def history_row(
@@ -156,12 +180,13 @@ def insert(
         "aangemaakt_op": now,
         "gewijzigd_op": now,
     }
-    result = connection.execute(
-        sa.insert(entiteit.table).returning(entiteit.table.c.id), values
-    )
-    subject_id = int(result.scalar_one())
-    connection.execute(
-        sa.insert(entiteit.history),
+    statements = _STATEMENTS[entiteit.code]
+    row = run(connection, statements.insert, values)
+    assert row is not None, "INSERT ... RETURNING id returns the id"
+    subject_id = int(row[0])
+    run(
+        connection,
+        statements.history,
         history_row(
             subject_id,
             1,
@@ -200,19 +225,21 @@ def change(
     else:
         state = {**subject.gegevens, **changes}
     versie = subject.versie + 1
-    table = entiteit.table
-    connection.execute(
-        sa.update(table)
-        .where(table.c.id == subject.id)
-        .values(
-            **to_db(state),
-            versie=versie,
-            verwijderd=verwijderd,
-            gewijzigd_op=now,
-        )
+    statements = _STATEMENTS[entiteit.code]
+    run(
+        connection,
+        statements.update,
+        {
+            **to_db({column: state.get(column) for column in entiteit.columns}),
+            "versie": versie,
+            "verwijderd": verwijderd,
+            "gewijzigd_op": now,
+            "subject_id": subject.id,
+        },
     )
-    connection.execute(
-        sa.insert(entiteit.history),
+    run(
+        connection,
+        statements.history,
         history_row(
             subject.id,
             versie,
@@ -226,6 +253,56 @@ def change(
         ),
     )
     return Subject(subject.id, versie, verwijderd, state)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """An entiteit's statements on the path of every zaak and kennisgeving,
+    built once: :func:`~registers.klantregister.database.run` compiles each
+    once per kind of database and runs it through the driver."""
+
+    # (key column, lock) -> the subject by that key: id, versie, verwijderd,
+    # then the data columns in Entiteit.columns' order.
+    select: dict[tuple[str, bool], sa.Select[Any]]
+    # A new subject (every column a parameter of its name), returning its id.
+    insert: sa.ClauseElement
+    # A subject's new state, where id is the parameter ``subject_id``.
+    update: sa.ClauseElement
+    # A history row, as history_row makes it.
+    history: sa.ClauseElement
+
+
+def _statements(entiteit: Entiteit) -> _Statements:
+    table = entiteit.table
+    select: dict[tuple[str, bool], sa.Select[Any]] = {}
+    for key in entiteit.keys:
+        query = sa.select(
+            table.c.id,
+            table.c.versie,
+            table.c.verwijderd,
+            *(table.c[column] for column in entiteit.columns),
+        ).where(table.c[key] == sa.bindparam("key"))
+        select[key, False] = query
+        select[key, True] = query.with_for_update()
+    changed = (*entiteit.columns, "versie", "verwijderd", "gewijzigd_op")
+    history_columns = [c.name for c in entiteit.history.columns if c.name != "id"]
+    return _Statements(
+        select=select,
+        insert=sa.insert(table)
+        .values(_parameters((*changed, "aangemaakt_op")))
+        .returning(table.c.id),
+        update=sa.update(table)
+        .where(table.c.id == sa.bindparam("subject_id"))
+        .values(_parameters(changed)),
+        history=sa.insert(entiteit.history).values(_parameters(history_columns)),
+    )
+
+
+def _parameters(columns: Iterable[str]) -> dict[str, Any]:
+    return {column: sa.bindparam(column) for column in columns}
+
+
+_STATEMENTS = {code: _statements(entiteit) for code, entiteit in ENTITEITEN.items()}
 
 
 def differences(

@@ -8,6 +8,7 @@ register the way the broker hands them over after a wiretap.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,13 +19,16 @@ from esb.errors import StufFault
 from esb.identify import identify
 from registers.klantregister import Klantregister, store
 from registers.klantregister.entiteiten import NNP, NPS, VES
+from registers.klantregister.kennisgeving import Uitkomst
 from tests.conftest import EXAMPLES
 from tests.registers.klantregister.berichten import (
     BSN_INVALID,
     BSN_JAN,
     KVK_ACME,
     RSIN_ACME,
+    kennisgeving,
 )
+from tests.registers.klantregister.conftest import Clock, Sender
 from tests.registers.klantregister.test_kennisgeving import history, stored
 
 ZKN = "http://www.egem.nl/StUF/sector/zkn/0310/"
@@ -253,6 +257,185 @@ def test_learning_keeps_the_history_of_each_change(register: Klantregister) -> N
         ("T", "zaak:a"),
         ("W", "zaak:b"),
     ]
+
+
+# What a wiretapped zaak writes ----------------------------------------------
+
+
+def wiretapped(
+    register: Klantregister, body: etree._Element, referentienummer: str
+) -> list[Uitkomst]:
+    """What the register learns from a zaak, as the wiretap hands it over."""
+    identification = identify(body, None)
+    return register.learn_from_zaak(
+        body, identification, referentienummer=referentienummer
+    )
+
+
+def initiator(body: etree._Element) -> etree._Element:
+    found = body.find(".//{*}heeftAlsInitiator/{*}gerelateerde/{*}natuurlijkPersoon")
+    assert found is not None
+    return found
+
+
+def spy_on_writes(
+    register: Klantregister, monkeypatch: pytest.MonkeyPatch
+) -> list[object]:
+    """The write transactions the register begins from now on."""
+    writes: list[object] = []
+    original = register.database.write
+
+    def write(work: Any, **options: Any) -> Any:
+        writes.append(work)
+        return original(work, **options)
+
+    monkeypatch.setattr(register.database, "write", write)
+    return writes
+
+
+def test_an_initiator_known_as_given_writes_nothing(
+    register: Klantregister, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same initiator in the next zaak (the common case): ongewijzigd,
+    without a write transaction, and the history stays as it was."""
+    wiretapped(register, example("haarlem/creeerzaakRequest.xml"), "zaak-1")
+    before = stored(register, NPS, {"bsn": "900070511"})
+    writes = spy_on_writes(register, monkeypatch)
+    clock.advance(60)
+
+    [uitkomst] = wiretapped(
+        register, example("haarlem/creeerzaakRequest.xml"), "zaak-2"
+    )
+
+    assert (uitkomst.subject_id, uitkomst.uitkomst) == (before.id, "ongewijzigd")
+    assert writes == []
+    assert stored(register, NPS, {"bsn": "900070511"}) == before
+    assert [r["mutatiesoort"] for r in history(register, NPS, before.id)] == ["T"]
+
+
+def test_a_changed_initiator_is_written_with_its_history(
+    register: Klantregister, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same BSN with another geslachtsnaam: one write, versie 2, and a
+    history row W with the zaak's zender and referentienummer; what the
+    zaak leaves out is kept."""
+    wiretapped(register, example("haarlem/creeerzaakRequest.xml"), "zaak-1")
+    body = example("haarlem/creeerzaakRequest.xml")
+    naam = initiator(body).find("{*}geslachtsnaam")
+    assert naam is not None
+    naam.text = "Mug-Visser"
+    identification = identify(body, None)
+    writes = spy_on_writes(register, monkeypatch)
+    clock.advance(60)
+
+    [uitkomst] = wiretapped(register, body, "zaak-2")
+
+    assert uitkomst.uitkomst == "gewijzigd"
+    assert len(writes) == 1
+    subject = stored(register, NPS, {"bsn": "900070511"})
+    assert subject.versie == 2
+    assert subject.gegevens["geslachtsnaam"] == "Mug-Visser"
+    assert subject.gegevens["voornamen"] == "Sjaak"
+    rows = history(register, NPS, subject.id)
+    assert [(r["mutatiesoort"], r["versie"]) for r in rows] == [("T", 1), ("W", 2)]
+    zender = identification.stuurgegevens.zender
+    assert rows[1]["bron"] == f"zaak:{zender.organisatie}/{zender.applicatie}"
+    assert rows[1]["referentienummer"] == (
+        identification.stuurgegevens.referentienummer
+    )
+    assert rows[1]["geregistreerd_op"] == clock.now
+    assert rows[1]["geslachtsnaam"] == "Mug-Visser"
+
+
+def test_an_address_without_its_huisletter_is_a_change(
+    register: Klantregister, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An address is one value: the same address without the huisletter
+    the register holds takes the huisletter away; that is no 'known as
+    given'."""
+    register.learn_from_betrokkene(
+        {
+            "bsn": BSN_JAN,
+            "verblijf_postcode": "1234AB",
+            "verblijf_huisnummer": "1",
+            "verblijf_huisletter": "a",
+        }
+    )
+    writes = spy_on_writes(register, monkeypatch)
+
+    uitkomst = register.learn_from_betrokkene(
+        {"bsn": BSN_JAN, "verblijf_postcode": "1234AB", "verblijf_huisnummer": "1"}
+    )
+
+    assert uitkomst.uitkomst == "gewijzigd"
+    assert len(writes) == 1
+    gegevens = stored(register, NPS, {"bsn": BSN_JAN}).gegevens
+    assert gegevens["verblijf_huisletter"] is None
+
+
+def test_a_deleted_initiator_is_added_again(
+    register: Klantregister, send: Sender
+) -> None:
+    """A person deleted (npsLk01 V) and then named by a zaak comes back,
+    with the zaak's values only, and a history row T."""
+    wiretapped(register, example("haarlem/creeerzaakRequest.xml"), "zaak-1")
+    send(kennisgeving("NPS", "V", {"bsn": "900070511"}))
+
+    [uitkomst] = wiretapped(
+        register, example("haarlem/creeerzaakRequest.xml"), "zaak-2"
+    )
+
+    assert uitkomst.uitkomst == "aangemaakt"
+    subject = stored(register, NPS, {"bsn": "900070511"})
+    assert not subject.verwijderd
+    assert subject.gegevens["geslachtsnaam"] == "Mug"
+    rows = history(register, NPS, subject.id)
+    assert [r["mutatiesoort"] for r in rows] == ["T", "V", "T"]
+
+
+def test_an_unknown_initiator_is_added_with_its_history(
+    register: Klantregister, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zaak naming a person the register does not know: one write, the
+    person with every value the zaak gives, history T."""
+    writes = spy_on_writes(register, monkeypatch)
+
+    [uitkomst] = wiretapped(
+        register, example("haarlem/creeerzaakRequest.xml"), "zaak-1"
+    )
+
+    assert uitkomst.uitkomst == "aangemaakt"
+    assert len(writes) == 1
+    subject = stored(register, NPS, {"bsn": "900070511"})
+    assert subject.id == uitkomst.subject_id
+    assert {
+        k: subject.gegevens[k]
+        for k in ("geslachtsnaam", "voorvoegsel", "voornamen", "geboortedatum")
+    } == {
+        "geslachtsnaam": "Mug",
+        "voorvoegsel": "de",
+        "voornamen": "Sjaak",
+        "geboortedatum": "19760930",
+    }
+    [row] = history(register, NPS, subject.id)
+    assert (row["mutatiesoort"], row["versie"], row["verwijderd"]) == ("T", 1, False)
+
+
+def test_comments_among_the_initiators_elements_are_passed_over(
+    register: Klantregister,
+) -> None:
+    """An XML comment or processing instruction between the elements of
+    the initiator (some clients leave them) changes nothing in what is
+    read."""
+    body = example("haarlem/creeerzaakRequest.xml")
+    persoon = initiator(body)
+    persoon.insert(0, etree.Comment(" initiator "))
+    persoon.insert(3, etree.ProcessingInstruction("client", "note"))
+
+    wiretapped(register, body, "zaak-1")
+
+    subject = stored(register, NPS, {"bsn": "900070511"})
+    assert subject.gegevens["voornamen"] == "Sjaak"
 
 
 def test_concurrent_learners_make_one_client(register: Klantregister) -> None:
