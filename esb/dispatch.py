@@ -314,7 +314,9 @@ class RoutedDispatcher:
         outbound = self._outbound(message, payload)
         started = reactor.seconds()
         while True:
-            result = yield engine.attempt(delivery_ids[0], name, outbound)
+            result = yield engine.attempt(
+                delivery_ids[0], name, outbound, keep_answer=True
+            )
             if result.outcome != "retry":
                 break
             # Retry while the sender waits, within the destination's time-out.
@@ -325,19 +327,20 @@ class RoutedDispatcher:
                 break
             yield task.deferLater(reactor, delay, lambda: None)
             outbound = dataclasses.replace(outbound, attempt=outbound.attempt + 1)
+        # The answer is kept, foutbericht or not, so that a repeat of this
+        # request (same zender and referentienummer) gets it and has no
+        # second effect; a delivered one was kept with its attempt. A sender
+        # that wants another try after a fault with plek server sends a new
+        # message: a new referentienummer.
         if result.outcome == "ok":
             delivered = result.delivered
-            answer = Answer(
+            assert delivered is not None
+            return Answer(
                 delivered.status or 200,
                 delivered.answer or b"",
                 delivered.content_type or "text/xml; charset=utf-8",
             )
-        else:
-            answer = self._destination_fault(message, name, result.error)
-        # Kept, foutbericht or not, so that a repeat of this request (same
-        # zender and referentienummer) gets this answer and has no second
-        # effect. A sender that wants another try after a fault with plek
-        # server sends a new message: a new referentienummer.
+        answer = self._destination_fault(message, name, result.error)
         now = reactor.seconds()
         yield self.runtime.writer.submit(
             lambda tx: tx.store_answer(message.id, answer.body, now=now)

@@ -95,6 +95,20 @@ def test_a_repeated_request_gets_the_same_fault_again(
     assert again.body == first.body
 
 
+def test_a_repeated_creeerzaak_gets_the_first_answer_and_creates_once(
+    zds_broker: RunningBroker,
+) -> None:
+    """A creeerZaak sent again with the same zender and referentienummer gets
+    the register's first answer (kept with the delivery's attempt) and does
+    not reach the register again: no "Zaak bestaat al" fault."""
+    raw = messages.creeer_zaak("0392-2025-9999992")
+    first = post_message(zds_broker, raw)
+    again = post_message(zds_broker, raw)
+    assert first.status == again.status == 200
+    assert b"Bv03" in first.body
+    assert again.body == first.body
+
+
 def test_concurrent_creators_get_unique_identificaties(
     zds_broker: RunningBroker, both: SchemaRegistry
 ) -> None:
