@@ -154,7 +154,10 @@ class Zaakregister:
             # Read and checked before the turn to write, which then holds
             # only the statements.
             aanmaak = zaken.voorbereid(request)
-            return self._write(lambda s: zaken.creeer(s, request, self.config, aanmaak))
+            return self._write(
+                lambda s: zaken.creeer(s, request, self.config, aanmaak),
+                together=True,
+            )
         if operation == "geefZaakdocumentLezen":
             return self.database.read(
                 lambda s: documenten.lees(s, request, self.config, self.blobs)
@@ -178,9 +181,14 @@ class Zaakregister:
             return self._write(lambda s: work(s, request, self.config))
         return self.database.read(lambda s: work(s, request, self.config))
 
-    def _write(self, work: Callable[[Session], etree._Element]) -> etree._Element:
+    def _write(
+        self, work: Callable[[Session], etree._Element], *, together: bool = False
+    ) -> etree._Element:
+        """Run ``work`` in a write transaction; ``together``: one that may be
+        shared with other creeerZaak works (it touches only the database)."""
+        write = self.database.write_together if together else self.database.write
         try:
-            return self.database.write(work)
+            return write(work)
         except Conflict as exc:
             # Two senders created the same zaak or document at once; the
             # loser's answer is the one a second creeerZaak would get.
