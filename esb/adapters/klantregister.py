@@ -28,10 +28,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from esb.adapters.base import Delivered, DeliveryError, Outbound
+from esb.adapters.blocking import run_blocking
 from esb.answers import fault_answer
 from esb.broker import mask_numbers
 from esb.envelope import open_envelope, parse_xml, soap_envelope
@@ -84,7 +85,7 @@ class KlantregisterAdapter:
         return cls(name, register)
 
     def deliver(self, outbound: Outbound) -> defer.Deferred[Delivered]:
-        return threads.deferToThread(self.deliver_now, outbound)
+        return run_blocking(self.deliver_now, outbound)
 
     def deliver_now(self, outbound: Outbound) -> Delivered:
         """What :meth:`deliver` does, in the calling thread; raises

@@ -43,10 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from esb.adapters.base import Delivered, DeliveryError, Outbound
+from esb.adapters.blocking import run_blocking
 from esb.answers import fault_answer
 from esb.envelope import open_envelope, parse_xml, soap_envelope
 from esb.errors import ConfigError, StufFault
@@ -156,7 +157,7 @@ class ZaakregisterAdapter:
         return cls(name, Zaakregister(database, config), url)
 
     def deliver(self, outbound: Outbound) -> defer.Deferred[Delivered]:
-        return threads.deferToThread(self._deliver, outbound)
+        return run_blocking(self._deliver, outbound)
 
     def _deliver(self, outbound: Outbound) -> Delivered:
         # Parse: the payload is what the sender sent (an envelope at
