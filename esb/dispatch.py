@@ -37,7 +37,7 @@ from esb.adapters.http import read_fault
 from esb.answers import Answer, confirmation_answer, fault_answer
 from esb.broker import NoRoutes, Plan, source_for, split_message
 from esb.config import Settings
-from esb.delivery import DeliveryEngine
+from esb.delivery import AttemptResult, DeliveryEngine
 from esb.envelope import parse_xml
 from esb.errors import StufFault
 from esb.identify import identify
@@ -293,7 +293,6 @@ class RoutedDispatcher:
                 engine.attempt(next(ids), name, outbound)
         return answer
 
-    @defer.inlineCallbacks
     def _reply(
         self,
         delivery_ids: list[int],
@@ -301,7 +300,7 @@ class RoutedDispatcher:
         message: Message,
         payload: bytes,
         outbounds: list[tuple[tuple[str, ...], Message, bytes]],
-    ) -> Any:
+    ) -> defer.Deferred[Answer]:
         engine = self.runtime.engine
         # Wiretaps are published alongside; only the first delivery replies.
         tap_ids = iter(delivery_ids[1:])
@@ -310,29 +309,26 @@ class RoutedDispatcher:
                 engine.attempt(next(tap_ids), name, self._outbound(tapped, tap_payload))
 
         name = route.destinations[0]
-        destination = self.table.destinations[name]
         outbound = self._outbound(message, payload)
         started = reactor.seconds()
-        while True:
-            result = yield engine.attempt(
-                delivery_ids[0], name, outbound, keep_answer=True
-            )
-            if result.outcome != "retry":
-                break
-            # Retry while the sender waits, within the destination's time-out.
-            delay = destination.retry.delay(outbound.attempt, engine.rand)
-            elapsed = reactor.seconds() - started
-            if elapsed + delay >= destination.timeout:
-                yield self._give_up(delivery_ids[0], result.error)
-                break
-            yield task.deferLater(reactor, delay, lambda: None)
-            outbound = dataclasses.replace(outbound, attempt=outbound.attempt + 1)
-        # The answer is kept, foutbericht or not, so that a repeat of this
-        # request (same zender and referentienummer) gets it and has no
-        # second effect; a delivered one was kept with its attempt. A sender
-        # that wants another try after a fault with plek server sends a new
-        # message: a new referentienummer.
+        # Plain callbacks for the common case, an answer at the first
+        # attempt; retrying while the sender waits is _reply_again's.
+        attempted = engine.attempt(delivery_ids[0], name, outbound, keep_answer=True)
+        return attempted.addCallback(
+            self._replied, delivery_ids[0], name, message, outbound, started
+        )
+
+    def _replied(
+        self,
+        result: AttemptResult,
+        delivery_id: int,
+        name: str,
+        message: Message,
+        outbound: Outbound,
+        started: float,
+    ) -> Answer | defer.Deferred[Answer]:
         if result.outcome == "ok":
+            # Kept with its attempt (keep_answer) for a repeat of the request.
             delivered = result.delivered
             assert delivered is not None
             return Answer(
@@ -340,6 +336,39 @@ class RoutedDispatcher:
                 delivered.answer or b"",
                 delivered.content_type or "text/xml; charset=utf-8",
             )
+        answered: defer.Deferred[Answer] = self._reply_again(
+            result, delivery_id, name, message, outbound, started
+        )
+        return answered
+
+    @defer.inlineCallbacks
+    def _reply_again(
+        self,
+        result: AttemptResult,
+        delivery_id: int,
+        name: str,
+        message: Message,
+        outbound: Outbound,
+        started: float,
+    ) -> Any:
+        engine = self.runtime.engine
+        destination = self.table.destinations[name]
+        while result.outcome == "retry":
+            # Retry while the sender waits, within the destination's time-out.
+            delay = destination.retry.delay(outbound.attempt, engine.rand)
+            elapsed = reactor.seconds() - started
+            if elapsed + delay >= destination.timeout:
+                yield self._give_up(delivery_id, result.error)
+                break
+            yield task.deferLater(reactor, delay, lambda: None)
+            outbound = dataclasses.replace(outbound, attempt=outbound.attempt + 1)
+            result = yield engine.attempt(delivery_id, name, outbound, keep_answer=True)
+        if result.outcome == "ok":
+            return self._replied(result, delivery_id, name, message, outbound, started)
+        # The fault is kept like an answer, so that a repeat of this request
+        # (same zender and referentienummer) gets it and has no second
+        # effect. A sender that wants another try after a fault with plek
+        # server sends a new message: a new referentienummer.
         answer = self._destination_fault(message, name, result.error)
         now = reactor.seconds()
         yield self.runtime.writer.submit(

@@ -198,6 +198,7 @@ class Behaviour:
     close_delimited: bool = False  # no Content-Length: the close ends it
     http10: bool = False  # HTTP/1.0, and the connection is good for one answer
     password: str | None = None  # basic auth required: "user:password"
+    unavailable_first: int = 0  # the first this many requests get a 503
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,13 @@ def _handler(backoffice: Backoffice) -> type[BaseHTTPRequestHandler]:
                         client_cn,
                     )
                 )
+                ordinal = sum(1 for r in backoffice.received if r.path == self.path)
             behaviour = backoffice.behaviours.get(self.path, Behaviour(status=404))
+            if ordinal <= behaviour.unavailable_first:
+                self.answer(
+                    Behaviour(status=503, body=b"busy", content_type="text/plain")
+                )
+                return
             if behaviour.hang_in_body:
                 try:
                     self.send_response(200)

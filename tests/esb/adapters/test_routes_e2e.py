@@ -122,6 +122,39 @@ def test_the_stuf_services_client_fault_reaches_the_sender_unchanged(
     assert len(backoffice.requests_to("/zds")) == 1, "a client fault is not retried"
 
 
+def test_a_reply_destination_is_tried_again_while_the_sender_waits(
+    backoffice_broker: tuple[RunningBroker, Backoffice],
+) -> None:
+    """The service is unavailable once: the second attempt, made within the
+    destination's time-out, gives the sender its answer."""
+    broker, backoffice = backoffice_broker
+    backoffice.on("/zds", Behaviour(body=LA01, unavailable_first=1))
+
+    answer = broker.post(DETAILS.read_bytes(), f'"{ZKN_ACTION}geefZaakdetails_Lv01"')
+
+    assert answer.status == 200, answer.body
+    assert answer.body == LA01
+    assert len(backoffice.requests_to("/zds")) == 2
+
+
+def test_a_reply_destination_that_stays_away_gives_the_sender_a_server_fault(
+    backoffice_broker: tuple[RunningBroker, Backoffice],
+) -> None:
+    """Unavailable at every attempt the retry policy allows (2): a StUF058
+    with plek server, worth sending again later; and the same fault again
+    for a repeat of the request."""
+    broker, backoffice = backoffice_broker
+    backoffice.on("/zds", Behaviour(body=LA01, unavailable_first=10))
+
+    answer = broker.post(DETAILS.read_bytes(), f'"{ZKN_ACTION}geefZaakdetails_Lv01"')
+    again = broker.post(DETAILS.read_bytes(), f'"{ZKN_ACTION}geefZaakdetails_Lv01"')
+
+    assert answer.status == 500
+    assert _fault_code(answer.body) == ("StUF058", "server")
+    assert len(backoffice.requests_to("/zds")) == 2
+    assert again.body == answer.body
+
+
 def test_a_wsdl_described_service_takes_the_transformed_message(
     backoffice_broker: tuple[RunningBroker, Backoffice], legacy_soap: LegacySoap
 ) -> None:
