@@ -34,17 +34,8 @@ from flask import Blueprint, Response, current_app, g, request, send_file, url_f
 from twisted.logger import Logger
 
 from zaakzoeker.database import api_clients_table
-from zaakzoeker.search import (
-    NL,
-    DocumentInfo,
-    Ongeldig,
-    Pagina,
-    ZaakDetail,
-    ZaakRegel,
-    Zoeker,
-    parse_filters,
-    parse_positive,
-)
+from zaakzoeker.results import NL, DocumentInfo, Pagina, ZaakDetail, ZaakRegel
+from zaakzoeker.search import Ongeldig, Zoeker, parse_filters, parse_positive
 
 log = Logger(namespace="zaakzoeker.api")
 

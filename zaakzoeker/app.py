@@ -66,7 +66,7 @@ class Zaakzoeker:
     engine: sa.Engine
     zoeker: Zoeker
     blobs: BlobStore
-    digid: Any | None = None  # zaakzoeker.saml.SamlLogin
+    digid: Any | None = None  # zaakzoeker.saml.login.SamlLogin
     medewerkers_saml: Any | None = None
     pogingen: Pogingen = field(default_factory=Pogingen)
 
@@ -217,7 +217,7 @@ def _open_engine(url: str) -> sa.Engine:
 def _saml_login(sectie: SamlSectie | None, public_url: str) -> Any | None:
     if sectie is None:
         return None
-    from zaakzoeker.saml import SamlLogin
+    from zaakzoeker.saml.login import SamlLogin
 
     if sectie.binding == "artifact" and not _artifact_resolution(sectie):
         raise ConfigError(

@@ -147,10 +147,51 @@ def open_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
     return engine
 
 
-# The SQLite triggers, as migration 0001 creates them. A later zaakregister
-# migration in batch mode (SQLite copies a table to alter it) drops the
-# triggers on the copied table; open_engine puts them back and rebuilds what
-# they keep, so the index never silently falls behind.
+# The current status is the status set last: datumStatusGezet, then the
+# order received. Of one zaak, by sorting its few statussen; of several, by
+# ranking them per zaak (``{where}`` names the zaken, or is empty for all).
+_INSERT_HUIDIGE_STATUS = """
+    INSERT INTO zzk_huidige_status
+        (zaak_id, status_id, omschrijving, datum_status_gezet)"""
+_HUIDIGE_STATUS_VAN_ZAAK = """
+    SELECT zaak_id, id, omschrijving, datum_status_gezet
+    FROM zrg_statussen WHERE zaak_id = {zaak}
+    ORDER BY coalesce(datum_status_gezet, '') DESC, id DESC LIMIT 1"""
+_HUIDIGE_STATUS_VAN_ZAKEN = """
+    SELECT zaak_id, id, omschrijving, datum_status_gezet FROM (
+        SELECT zaak_id, id, omschrijving, datum_status_gezet,
+            row_number() OVER (
+                PARTITION BY zaak_id
+                ORDER BY coalesce(datum_status_gezet, '') DESC, id DESC
+            ) AS rang
+        FROM zrg_statussen {where}
+    ) AS geordend WHERE rang = 1"""
+
+# Every zaak's current status in one statement: after a bulk load with the
+# triggers off, or when triggers had to be put back. Works on both backends.
+REBUILD_HUIDIGE_STATUS = _INSERT_HUIDIGE_STATUS + _HUIDIGE_STATUS_VAN_ZAKEN.format(
+    where=""
+)
+
+
+def _statussen_trigger(name: str, event: str, row: str) -> str:
+    """A trigger after ``event`` on zrg_statussen that recomputes the
+    current status of the zaak of ``row`` ("new" or "old")."""
+    return f"""
+        CREATE TRIGGER {name} AFTER {event} ON zrg_statussen BEGIN
+            DELETE FROM zzk_huidige_status WHERE zaak_id = {row}.zaak_id;
+            {_INSERT_HUIDIGE_STATUS}
+            {_HUIDIGE_STATUS_VAN_ZAAK.format(zaak=f"{row}.zaak_id")};
+        END"""
+
+
+_OUDE_EN_NIEUWE_ZAAK = "WHERE zaak_id IN (old.zaak_id, new.zaak_id)"
+
+# The SQLite triggers of migration 0001. A later zaakregister migration in
+# batch mode (SQLite copies a table to alter it) drops the triggers on the
+# copied table; open_engine puts them back and rebuilds what they keep, so
+# the index never silently falls behind.
+# Repeated from migration 0001 on purpose: a migration stays a frozen copy.
 SQLITE_TRIGGERS: dict[str, str] = {
     "zzk_zaken_ai": """
         CREATE TRIGGER zzk_zaken_ai AFTER INSERT ON zrg_zaken BEGIN
@@ -171,55 +212,16 @@ SQLITE_TRIGGERS: dict[str, str] = {
             INSERT INTO zzk_zaken_fts (rowid, omschrijving, toelichting)
             VALUES (new.id, new.omschrijving, new.toelichting);
         END""",
-    "zzk_statussen_ai": """
-        CREATE TRIGGER zzk_statussen_ai AFTER INSERT ON zrg_statussen BEGIN
-            DELETE FROM zzk_huidige_status WHERE zaak_id = new.zaak_id;
-            INSERT INTO zzk_huidige_status
-                (zaak_id, status_id, omschrijving, datum_status_gezet)
-            SELECT zaak_id, id, omschrijving, datum_status_gezet
-            FROM zrg_statussen WHERE zaak_id = new.zaak_id
-            ORDER BY coalesce(datum_status_gezet, '') DESC, id DESC LIMIT 1;
-        END""",
-    "zzk_statussen_au": """
+    "zzk_statussen_ai": _statussen_trigger("zzk_statussen_ai", "INSERT", "new"),
+    # An update may move a status to another zaak: both zaken are redone.
+    "zzk_statussen_au": f"""
         CREATE TRIGGER zzk_statussen_au AFTER UPDATE ON zrg_statussen BEGIN
-            DELETE FROM zzk_huidige_status
-            WHERE zaak_id IN (old.zaak_id, new.zaak_id);
-            INSERT INTO zzk_huidige_status
-                (zaak_id, status_id, omschrijving, datum_status_gezet)
-            SELECT zaak_id, id, omschrijving, datum_status_gezet FROM (
-                SELECT zaak_id, id, omschrijving, datum_status_gezet,
-                    row_number() OVER (
-                        PARTITION BY zaak_id
-                        ORDER BY coalesce(datum_status_gezet, '') DESC, id DESC
-                    ) AS rang
-                FROM zrg_statussen WHERE zaak_id IN (old.zaak_id, new.zaak_id)
-            ) WHERE rang = 1;
+            DELETE FROM zzk_huidige_status {_OUDE_EN_NIEUWE_ZAAK};
+            {_INSERT_HUIDIGE_STATUS}
+            {_HUIDIGE_STATUS_VAN_ZAKEN.format(where=_OUDE_EN_NIEUWE_ZAAK)};
         END""",
-    "zzk_statussen_ad": """
-        CREATE TRIGGER zzk_statussen_ad AFTER DELETE ON zrg_statussen BEGIN
-            DELETE FROM zzk_huidige_status WHERE zaak_id = old.zaak_id;
-            INSERT INTO zzk_huidige_status
-                (zaak_id, status_id, omschrijving, datum_status_gezet)
-            SELECT zaak_id, id, omschrijving, datum_status_gezet
-            FROM zrg_statussen WHERE zaak_id = old.zaak_id
-            ORDER BY coalesce(datum_status_gezet, '') DESC, id DESC LIMIT 1;
-        END""",
+    "zzk_statussen_ad": _statussen_trigger("zzk_statussen_ad", "DELETE", "old"),
 }
-
-# Every zaak's current status in one statement: after a bulk load with the
-# triggers off, or when triggers had to be put back. Works on both backends.
-REBUILD_HUIDIGE_STATUS = """
-    INSERT INTO zzk_huidige_status
-        (zaak_id, status_id, omschrijving, datum_status_gezet)
-    SELECT zaak_id, id, omschrijving, datum_status_gezet FROM (
-        SELECT zaak_id, id, omschrijving, datum_status_gezet,
-            row_number() OVER (
-                PARTITION BY zaak_id
-                ORDER BY coalesce(datum_status_gezet, '') DESC, id DESC
-            ) AS rang
-        FROM zrg_statussen
-    ) AS geordend WHERE rang = 1
-"""
 
 
 def rebuild(connection: sa.Connection) -> None:

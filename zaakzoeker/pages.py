@@ -34,7 +34,7 @@ Decisions on what is shown:
   backoffice, data minimisation);
 - employees without the role ``vertrouwelijk`` (or ``beheerder``) see no
   confidential zaak and no confidential document (what is confidential is
-  :func:`zaakzoeker.search.is_vertrouwelijk`'s to say);
+  :func:`zaakzoeker.results.is_vertrouwelijk`'s to say);
 - citizens see no betrokkenen but their own role, and only documents marked
   OPENBAAR, BEPERKT OPENBAAR or ZAAKVERTROUWELIJK (a document without a
   vertrouwelijkAanduiding is not shown: nobody said the citizen may see it).
@@ -74,14 +74,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from zaakzoeker import accounts, search
 from zaakzoeker.app import Zaakzoeker
-from zaakzoeker.search import (
-    SORTS,
-    DocumentInfo,
-    Filters,
-    Ongeldig,
-    Pagina,
-    ZaakDetail,
-)
+from zaakzoeker.results import DocumentInfo, Pagina, ZaakDetail
+from zaakzoeker.search import SORTS, Filters, Ongeldig
 from zaakzoeker.sessions import BSN, GEBRUIKER, ROLLEN, ServerSession
 from zaakzoeker.settings import ROLLEN as ALLE_ROLLEN
 from zaakzoeker.settings import SamlSectie
@@ -226,7 +220,7 @@ def uitloggen() -> BaseResponse:
     if isinstance(opgeslagen, dict):
         login = _saml_login(str(opgeslagen.get("soort")))
         if login is not None:
-            from zaakzoeker.saml import SamlIdentity
+            from zaakzoeker.saml.answer import SamlIdentity
 
             identity = SamlIdentity(
                 name_id=str(opgeslagen["name_id"]).replace("{bsn}", bsn or ""),
@@ -278,7 +272,7 @@ def _sectie(soort: str) -> SamlSectie:
 
 @bp.post("/<any(digid, saml):soort>/login")
 def saml_login(soort: str) -> BaseResponse:
-    from zaakzoeker.saml import SamlFout
+    from zaakzoeker.saml.errors import SamlFout
 
     login = _saml_or_404(soort)
     try:
@@ -375,7 +369,7 @@ def _ingelogd(
 ) -> Any:
     """Check the IdP's answer with ``finish`` and log the person in;
     ``uitleg_bij`` adds explanations of refusals to :data:`_UITLEG`."""
-    from zaakzoeker.saml import SamlFout
+    from zaakzoeker.saml.errors import SamlFout
 
     try:
         identity = finish()

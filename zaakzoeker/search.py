@@ -1,22 +1,9 @@
 """Searching the zaakregister: filters, sortings, pages, one zaak in full.
 
 :class:`Zoeker` reads the zaakregister's tables with SQLAlchemy Core, on
-SQLite and PostgreSQL alike; the two differ only in free text:
-
-- PostgreSQL: ``websearch_to_tsquery('dutch', tekst)`` against each
-  zaak's stored tsvector of omschrijving and toelichting (GIN-indexed,
-  zzk_zaak_tekst), with Dutch stemming ("aanvragen"
-  finds "aanvraag"), phrases in quotes, ``or`` and ``-woord``.
-- SQLite: FTS5 without stemming; every word of the text must occur, as a
-  word or as the start of one ("vergun" finds "vergunning", but
-  "aanvragen" does not find "aanvraag").
-
-Confidentiality (zkn0310 VertrouwelijkAanduiding): OPENBAAR, BEPERKT
-OPENBAAR, INTERN and ZAAKVERTROUWELIJK, or no aanduiding at all, are not
-confidential (ZAAKVERTROUWELIJK means: for those who work on the zaak, which
-an employee of the municipality does). VERTROUWELIJK, CONFIDENTIEEL, GEHEIM,
-ZEER GEHEIM and any value outside the standard's list are: an unknown value
-is kept from view rather than shown.
+SQLite and PostgreSQL alike; the two differ only in free text
+(:mod:`zaakzoeker.fulltext`). What it answers, and which zaken count as
+confidential, is in :mod:`zaakzoeker.results`.
 
 The exception::
 
@@ -29,19 +16,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from registers.klantregister.nummers import passes_elfproef
 from registers.zaakregister import model
+from zaakzoeker import fulltext
 from zaakzoeker.database import huidige_status_table
-
-NIET_VERTROUWELIJK = frozenset(
-    {"", "OPENBAAR", "BEPERKT OPENBAAR", "INTERN", "ZAAKVERTROUWELIJK"}
+from zaakzoeker.results import (
+    NIET_VERTROUWELIJK,
+    DocumentInfo,
+    Pagina,
+    ZaakDetail,
+    bericht,
+    betrokkene,
+    document_info,
+    status_regel,
+    zaak_detail,
+    zaak_regel,
 )
 
 SORTS = (
@@ -73,6 +68,11 @@ _HUIDIG = huidige_status_table
 # The zaakregister's log of changes: its column names are an interface.
 _GEBEURTENISSEN = cast(sa.Table, model.Gebeurtenis.__table__)
 
+# Each zaak with the omschrijving of its current status, as results.py reads
+# them (a zaak without statussen has none).
+_MET_STATUS = _ZAKEN.outerjoin(_HUIDIG, _HUIDIG.c.zaak_id == _ZAKEN.c.id)
+_HUIDIGE_STATUS = _HUIDIG.c.omschrijving.label("huidige_status")
+
 # Each sorting's columns, most significant first; id makes the order total
 # so that pages neither repeat nor skip a zaak. Missing values count as the
 # smallest (first ascending, last descending): the order the zzk_ indexes
@@ -84,10 +84,6 @@ _SORT_COLUMNS: dict[str, tuple[sa.Column[Any], ...]] = {
     "einddatum_gepland": (_ZAKEN.c.einddatum_gepland, _ZAKEN.c.id),
 }
 
-# StUF moments carry no offset: they are Dutch local time.
-NL = ZoneInfo("Europe/Amsterdam")
-
-_WORD = re.compile(r"\w+")
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -122,140 +118,8 @@ class Filters:
     tot: date | None = None
     # Free text over omschrijving and toelichting.
     tekst: str | None = None
-    # Include confidential zaken (see the module's docstring).
+    # Include confidential zaken (zaakzoeker.results says which those are).
     vertrouwelijk: bool = False
-
-
-@dataclass(frozen=True)
-class ZaakRegel:
-    """One zaak in a list of results."""
-
-    identificatie: str
-    omschrijving: str | None
-    zaaktype_code: str | None
-    zaaktype_omschrijving: str | None
-    # The omschrijving of the current status: the one set last
-    # (datumStatusGezet, then the order received), as geefZaakstatus says.
-    status: str | None
-    startdatum: date | None
-    einddatum_gepland: date | None
-    einddatum: date | None
-    vertrouwelijkheid: str | None
-
-
-@dataclass(frozen=True)
-class Pagina:
-    """One page of results.
-
-    ``totaal`` counts the matching zaken up to :data:`MAX_RESULTATEN`; when
-    more match, it is that limit and ``totaal_exact`` is False (show "meer
-    dan 5.000").
-    """
-
-    regels: list[ZaakRegel]
-    pagina: int
-    per_pagina: int
-    totaal: int
-    totaal_exact: bool = True
-
-    @property
-    def paginas(self) -> int:
-        """How many pages the results fill (at least 1)."""
-        return max(1, -(-self.totaal // self.per_pagina))
-
-
-@dataclass(frozen=True)
-class StatusRegel:
-    volgnummer: str | None
-    omschrijving: str | None
-    # datumStatusGezet as sent: Dutch local time, without an offset.
-    datum: datetime | None
-    toelichting: str | None
-    gezet_door: str | None
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    identificatie: str
-    titel: str | None
-    formaat: str | None
-    bestandsnaam: str | None
-    content_type: str | None
-    grootte: int | None
-    vertrouwelijk_aanduiding: str | None
-    creatiedatum: date | None
-    # The blob store's key; None for a document without content.
-    inhoud_sleutel: str | None
-
-    @property
-    def vertrouwelijk(self) -> bool:
-        return is_vertrouwelijk(self.vertrouwelijk_aanduiding)
-
-
-@dataclass(frozen=True)
-class Betrokkene:
-    # Initiator, Belanghebbende, Gemachtigde, ... (heeftAls... without it).
-    rol: str
-    # natuurlijkPersoon, nietNatuurlijkPersoon, vestiging, medewerker, ...
-    soort: str | None
-    naam: str | None
-    bsn: str | None
-    kvk_nummer: str | None
-    vestigingsnummer: str | None
-
-
-@dataclass(frozen=True)
-class Bericht:
-    """A message that changed the zaak, from the zaakregister's log."""
-
-    # When the register processed it, in Dutch time (with its offset).
-    tijdstip: datetime
-    operation: str
-    zender: str | None
-    referentienummer: str | None
-    soort: str | None = None
-
-
-@dataclass(frozen=True)
-class ZaakDetail:
-    """One zaak in full. Statussen oldest first (a timeline); documenten
-    and betrokkenen in the order they were registered; berichten oldest
-    first."""
-
-    identificatie: str
-    omschrijving: str | None
-    zaaktype_code: str | None
-    zaaktype_omschrijving: str | None
-    status: str | None
-    startdatum: date | None
-    einddatum_gepland: date | None
-    einddatum: date | None
-    vertrouwelijkheid: str | None
-    toelichting: str | None
-    bronorganisatie: str | None
-    registratiedatum: date | None
-    resultaat: str | None
-    statussen: list[StatusRegel] = field(default_factory=list)
-    documenten: list[DocumentInfo] = field(default_factory=list)
-    betrokkenen: list[Betrokkene] = field(default_factory=list)
-    berichten: list[Bericht] = field(default_factory=list)
-
-    @property
-    def vertrouwelijk(self) -> bool:
-        return is_vertrouwelijk(self.vertrouwelijkheid)
-
-    @property
-    def regel(self) -> ZaakRegel:
-        names = [f.name for f in fields(ZaakRegel)]
-        return ZaakRegel(**{name: getattr(self, name) for name in names})
-
-
-def is_vertrouwelijk(aanduiding: str | None) -> bool:
-    """Whether a vertrouwelijkAanduiding keeps a zaak or document from
-    those without the right to see confidential ones."""
-    if aanduiding is None:
-        return False
-    return aanduiding.strip().upper() not in NIET_VERTROUWELIJK
 
 
 def parse_filters(values: Mapping[str, str], *, vertrouwelijk: bool = False) -> Filters:
@@ -344,10 +208,8 @@ class Zoeker:
         """The zaak with this identificatie in full, or None."""
         with self.engine.connect() as connection:
             row = connection.execute(
-                sa.select(_ZAKEN, _HUIDIG.c.omschrijving.label("huidige_status"))
-                .select_from(
-                    _ZAKEN.outerjoin(_HUIDIG, _HUIDIG.c.zaak_id == _ZAKEN.c.id)
-                )
+                sa.select(_ZAKEN, _HUIDIGE_STATUS)
+                .select_from(_MET_STATUS)
                 .where(_ZAKEN.c.identificatie == identificatie)
             ).one_or_none()
             if row is None:
@@ -371,25 +233,18 @@ class Zoeker:
                 .where(_ZAAKDOCUMENTEN.c.zaak_id == zaak_id)
                 .order_by(_ZAAKDOCUMENTEN.c.id)
             ).all()
-            berichten = self._berichten(connection, identificatie)
-        return ZaakDetail(
-            identificatie=row.identificatie,
-            omschrijving=row.omschrijving,
-            zaaktype_code=row.zaaktype_code,
-            zaaktype_omschrijving=row.zaaktype_omschrijving,
-            status=row.huidige_status,
-            startdatum=datum(row.startdatum),
-            einddatum_gepland=datum(row.einddatum_gepland),
-            einddatum=datum(row.einddatum),
-            vertrouwelijkheid=row.vertrouwelijkheid,
-            toelichting=row.toelichting,
-            bronorganisatie=row.bronorganisatie,
-            registratiedatum=datum(row.registratiedatum),
-            resultaat=row.resultaat_omschrijving,
-            statussen=[_status(s) for s in statussen],
-            documenten=[_document(d) for d in documenten],
-            betrokkenen=[_betrokkene(r) for r in rollen],
-            berichten=berichten,
+            log = _GEBEURTENISSEN.c
+            berichten = connection.execute(
+                sa.select(_GEBEURTENISSEN)
+                .where(log.zaak_identificatie == identificatie)
+                .order_by(log.tijdstip, log.id)
+            ).all()
+        return zaak_detail(
+            row,
+            statussen=[status_regel(s) for s in statussen],
+            documenten=[document_info(d) for d in documenten],
+            betrokkenen=[betrokkene(r) for r in rollen],
+            berichten=[bericht(b) for b in berichten],
         )
 
     def mag_zien(self, identificatie: str, bsn: str) -> bool:
@@ -420,7 +275,7 @@ class Zoeker:
         )
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
-        return None if row is None else _document(row)
+        return None if row is None else document_info(row)
 
     # The query ----------------------------------------------------------
 
@@ -482,9 +337,9 @@ class Zoeker:
 
         tekst = _text(filters.tekst, "tekst", MAX_TEKST)
         if tekst:
-            found, checked = self._tekst(connection, tekst)
-            conditions.append(found)
-            per_zaak[id(found)] = checked
+            match = self._tekst(connection, tekst)
+            conditions.append(match.found)
+            per_zaak[id(match.found)] = match.checked
 
         if not filters.vertrouwelijk:
             conditions.append(
@@ -499,45 +354,15 @@ class Zoeker:
         walking = [per_zaak.get(id(c), c) for c in conditions]
         return conditions, walking
 
-    def _tekst(
-        self, connection: sa.Connection, tekst: str
-    ) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
-        words = _WORD.findall(tekst)
-        if not words:
+    def _tekst(self, connection: sa.Connection, tekst: str) -> fulltext.TekstMatch:
+        if not fulltext.words(tekst):
             raise Ongeldig("tekst", "bevat geen woorden om op te zoeken")
-        if self._dialect == "postgresql":
-            nodes = connection.execute(
-                sa.text("SELECT numnode(websearch_to_tsquery('dutch', :tekst))"),
-                {"tekst": tekst},
-            ).scalar_one()
-            if not nodes:
-                raise Ongeldig(
-                    "tekst",
-                    "bevat alleen woorden die te vaak voorkomen om op te zoeken",
-                )
-            query = "websearch_to_tsquery('dutch'::regconfig, :tekst)"
-            found = _ZAKEN.c.id.in_(
-                sa.select(sa.column("zaak_id"))
-                .select_from(sa.table("zzk_zaak_tekst"))
-                .where(sa.text(f"tekst @@ {query}").bindparams(tekst=tekst))
+        match = fulltext.match(connection, tekst)
+        if match is None:
+            raise Ongeldig(
+                "tekst", "bevat alleen woorden die te vaak voorkomen om op te zoeken"
             )
-            # One zaak at a time, while walking a sort index (migration
-            # 0001 says why this is a function).
-            checked = cast(
-                sa.ColumnElement[bool],
-                sa.text(f"zzk_tekst_past(zrg_zaken.id, {query})").bindparams(
-                    tekst=tekst
-                ),
-            )
-            return found, checked
-        # FTS5: each word as a quoted prefix, all of them required.
-        match = " ".join(f'"{word}"*' for word in words[:32])
-        found = _ZAKEN.c.id.in_(
-            sa.select(sa.column("rowid"))
-            .select_from(sa.table("zzk_zaken_fts"))
-            .where(sa.text("zzk_zaken_fts MATCH :fts").bindparams(fts=match))
-        )
-        return found, found
+        return match
 
     def _page(
         self,
@@ -622,57 +447,23 @@ class Zoeker:
                 _ZAKEN.c.omschrijving,
                 _ZAKEN.c.zaaktype_code,
                 _ZAKEN.c.zaaktype_omschrijving,
-                _HUIDIG.c.omschrijving.label("huidige_status"),
+                _HUIDIGE_STATUS,
                 _ZAKEN.c.startdatum,
                 _ZAKEN.c.einddatum_gepland,
                 _ZAKEN.c.einddatum,
                 _ZAKEN.c.vertrouwelijkheid,
             )
-            .select_from(_ZAKEN.outerjoin(_HUIDIG, _HUIDIG.c.zaak_id == _ZAKEN.c.id))
+            .select_from(_MET_STATUS)
             .where(_ZAKEN.c.id.in_(page))
             .order_by(*ordered(columns))
         ).all()
-        regels = [
-            ZaakRegel(
-                identificatie=row.identificatie,
-                omschrijving=row.omschrijving,
-                zaaktype_code=row.zaaktype_code,
-                zaaktype_omschrijving=row.zaaktype_omschrijving,
-                status=row.huidige_status,
-                startdatum=datum(row.startdatum),
-                einddatum_gepland=datum(row.einddatum_gepland),
-                einddatum=datum(row.einddatum),
-                vertrouwelijkheid=row.vertrouwelijkheid,
-            )
-            for row in rows
-        ]
         return Pagina(
-            regels,
+            [zaak_regel(row) for row in rows],
             pagina,
             per_pagina,
             min(totaal, MAX_RESULTATEN),
             totaal_exact=totaal <= MAX_RESULTATEN,
         )
-
-    def _berichten(
-        self, connection: sa.Connection, identificatie: str
-    ) -> list[Bericht]:
-        log = _GEBEURTENISSEN.c
-        rows = connection.execute(
-            sa.select(_GEBEURTENISSEN)
-            .where(log.zaak_identificatie == identificatie)
-            .order_by(log.tijdstip, log.id)
-        ).all()
-        return [
-            Bericht(
-                tijdstip=datetime.fromtimestamp(row.tijdstip, tz=NL),
-                operation=row.operation,
-                zender=row.zender,
-                referentienummer=row.referentienummer,
-                soort=row.soort,
-            )
-            for row in rows
-        ]
 
 
 def _check_paging(sortering: str, pagina: int, per_pagina: int) -> None:
@@ -715,80 +506,3 @@ def _documents_query() -> sa.Select[Any]:
             _DOCUMENTEN, _DOCUMENTEN.c.id == _ZAAKDOCUMENTEN.c.document_id
         )
     )
-
-
-def _document(row: sa.Row[Any]) -> DocumentInfo:
-    return DocumentInfo(
-        identificatie=row.identificatie,
-        titel=row.titel,
-        formaat=row.formaat,
-        bestandsnaam=row.bestandsnaam,
-        content_type=row.content_type,
-        grootte=row.inhoud_grootte,
-        vertrouwelijk_aanduiding=row.vertrouwelijk_aanduiding,
-        creatiedatum=datum(row.creatiedatum),
-        inhoud_sleutel=row.inhoud_sleutel,
-    )
-
-
-def _status(row: sa.Row[Any]) -> StatusRegel:
-    gezet_door = _naam(
-        row.gezet_door_voorletters, row.gezet_door_voorvoegsel, row.gezet_door_naam
-    )
-    return StatusRegel(
-        volgnummer=row.volgnummer,
-        omschrijving=row.omschrijving,
-        datum=tijdstip(row.datum_status_gezet),
-        toelichting=row.toelichting,
-        gezet_door=gezet_door or row.gezet_door_identificatie,
-    )
-
-
-def _betrokkene(row: sa.Row[Any]) -> Betrokkene:
-    if row.soort == "natuurlijkPersoon":
-        naam = _naam(row.voornamen or row.voorletters, row.voorvoegsel, row.naam)
-    else:
-        naam = row.naam
-    return Betrokkene(
-        rol=row.rol,
-        soort=row.soort,
-        naam=naam or row.omschrijving,
-        bsn=row.bsn,
-        kvk_nummer=row.kvk_nummer,
-        vestigingsnummer=row.vestigingsnummer,
-    )
-
-
-def _naam(*parts: str | None) -> str | None:
-    text = " ".join(part.strip() for part in parts if part and part.strip())
-    return text or None
-
-
-def datum(text: str | None) -> date | None:
-    """A StUF Datum (yyyymmdd) as a date; None when missing or incomplete
-    (StUF's ``20200000``: a year only)."""
-    if not text or len(text) < 8 or not text[:8].isdigit():
-        return None
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    except ValueError:
-        return None
-
-
-def tijdstip(text: str | None) -> datetime | None:
-    """A StUF Tijdstip (yyyymmdd[hh[mm[ss[mmm]]]]) as a naive local time."""
-    day = datum(text)
-    if day is None or text is None:
-        return None
-    rest = text[8:]
-    if not rest.isdigit() and rest:
-        return None
-    parts = [int(rest[i : i + 2]) if len(rest) >= i + 2 else 0 for i in (0, 2, 4)]
-    milliseconds = int(rest[6:9].ljust(3, "0")) if len(rest) > 6 else 0
-    hour, minute, second = parts
-    try:
-        return datetime(
-            day.year, day.month, day.day, hour, minute, second, milliseconds * 1000
-        )
-    except ValueError:
-        return None

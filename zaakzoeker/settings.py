@@ -101,8 +101,8 @@ class SamlSectie:
     rollen_attribuut: str | None = None
 
     def saml_settings(self, public_url: str) -> Any:
-        """H3's :class:`zaakzoeker.saml.SamlSettings` for this section."""
-        from zaakzoeker.saml import SamlSettings
+        """H3's :class:`zaakzoeker.saml.config.SamlSettings` for this section."""
+        from zaakzoeker.saml.config import SamlSettings
 
         base = public_url.rstrip("/")
         return SamlSettings(

@@ -48,7 +48,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 from urllib.parse import parse_qs, urlencode, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -89,16 +89,38 @@ from saml2.time_util import (  # type: ignore[import-untyped]
 )
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256  # type: ignore[import-untyped]
 
-from zaakzoeker.saml import BSN_SECTOR, LEVELS
+from zaakzoeker.saml.answer import BSN_SECTOR
+from zaakzoeker.saml.config import LEVELS
 
 XMLSEC = "/usr/bin/xmlsec1"
 _RANK = list(LEVELS)
-_KEEP = object()  # "as a real IdP would do it" for respond()'s knobs
 
 
 class SpKeys(NamedTuple):
     key_file: Path
     cert_file: Path
+
+
+class Knobs(TypedDict, total=False):
+    """The ways :meth:`RunningIdp.respond` spoils an answer, each one way;
+    a knob left out answers as a real IdP would.
+
+    ``level`` a DigiD level name to claim; ``shift`` moves every time in
+    the answer (negative: issued in the past, so expired); ``audience``
+    another SP's entity id in the AudienceRestriction; ``name_id`` the
+    NameID text instead of "s00000000:<BSN>" (None leaves the Subject
+    without NameID); ``attributes`` added to an AttributeStatement;
+    ``in_response_to`` another request id (None: unsolicited);
+    ``sign_assertion=False`` signs the Response only.
+    """
+
+    level: str
+    shift: datetime.timedelta
+    audience: str
+    name_id: str | None
+    attributes: Mapping[str, list[str]]
+    in_response_to: str | None
+    sign_assertion: bool
 
 
 @dataclass(frozen=True)
@@ -200,43 +222,13 @@ class RunningIdp:
             self._thread = None
 
     def respond(
-        self,
-        redirect_url: str,
-        username: str,
-        *,
-        level: str | None = None,
-        shift: datetime.timedelta = datetime.timedelta(0),
-        audience: str | None = None,
-        name_id: Any = _KEEP,
-        attributes: Mapping[str, list[str]] | None = None,
-        in_response_to: Any = _KEEP,
-        sign_assertion: bool = True,
+        self, redirect_url: str, username: str, **knobs: Unpack[Knobs]
     ) -> Antwoord:
-        """Log ``username`` in for the AuthnRequest in ``redirect_url``.
-
-        The knobs, each spoiling the answer in one way:
-        ``level`` a DigiD level name to claim; ``shift`` moves every time
-        in the answer (negative: issued in the past, so expired);
-        ``audience`` another SP's entity id in the AudienceRestriction;
-        ``name_id`` the NameID text instead of "s00000000:<BSN>" (None
-        leaves the Subject without NameID); ``attributes`` added to an
-        AttributeStatement; ``in_response_to`` another request id (None:
-        unsolicited); ``sign_assertion=False`` signs the Response only.
-        """
+        """Log ``username`` in for the AuthnRequest in ``redirect_url``;
+        the :class:`Knobs` given spoil the answer."""
         query = _query(urlsplit(redirect_url).query)
         request = self._authn_request(query)
-        return self._answer(
-            request,
-            query.get("RelayState", ""),
-            username,
-            level=level,
-            shift=shift,
-            audience=audience,
-            name_id=name_id,
-            attributes=attributes,
-            in_response_to=in_response_to,
-            sign_assertion=sign_assertion,
-        )
+        return self._answer(request, query.get("RelayState", ""), username, **knobs)
 
     def cancel(self, redirect_url: str) -> Antwoord:
         """The signed AuthnFailed answer DigiD sends when the citizen cancels."""
@@ -248,43 +240,26 @@ class RunningIdp:
     def _authn_request(self, query: Mapping[str, str]) -> Any:
         with self._lock:
             parsed = self.server.parse_authn_request(
-                query["SAMLRequest"],
-                BINDING_HTTP_REDIRECT,
-                relay_state=query.get("RelayState"),
-                sigalg=query.get("SigAlg"),
-                signature=query.get("Signature"),
+                query["SAMLRequest"], BINDING_HTTP_REDIRECT, **_signed(query)
             )
             self.authn_requests.append(parsed.message)
             return parsed.message
 
     def _answer(
-        self,
-        request: Any,
-        relay_state: str,
-        username: str,
-        *,
-        level: str | None = None,
-        shift: datetime.timedelta = datetime.timedelta(0),
-        audience: str | None = None,
-        name_id: Any = _KEEP,
-        attributes: Mapping[str, list[str]] | None = None,
-        in_response_to: Any = _KEEP,
-        sign_assertion: bool = True,
+        self, request: Any, relay_state: str, username: str, **knobs: Unpack[Knobs]
     ) -> Antwoord:
         bsn = self.users[username]
-        claimed = level or self.level or _requested_level(request)
-        args = self.server.response_args(
-            request, [BINDING_HTTP_POST, BINDING_HTTP_ARTIFACT]
+        claimed = knobs.get("level") or self.level or _requested_level(request)
+        args = self._response_args(request)
+        name_id = knobs.get("name_id", BSN_SECTOR + bsn)
+        subject = (
+            None
+            if name_id is None
+            else NameID(format=NAMEID_FORMAT_UNSPECIFIED, text=name_id)
         )
-        if name_id is _KEEP:
-            subject = NameID(format=NAMEID_FORMAT_UNSPECIFIED, text=BSN_SECTOR + bsn)
-        elif name_id is None:
-            subject = None
-        else:
-            subject = NameID(format=NAMEID_FORMAT_UNSPECIFIED, text=str(name_id))
         with self._lock:
             response = self.server.create_authn_response(
-                identity=dict(attributes or {}),
+                identity=dict(knobs.get("attributes", {})),
                 in_response_to=args["in_response_to"],
                 destination=args["destination"],
                 sp_entity_id=args["sp_entity_id"],
@@ -298,29 +273,23 @@ class RunningIdp:
             assertion = response.assertion
             if subject is None:
                 assertion.subject.name_id = None
-            if audience is not None:
+            if "audience" in knobs:
                 restriction = assertion.conditions.audience_restriction[0]
-                restriction.audience[0].text = audience
-            if in_response_to is not _KEEP:
+                restriction.audience[0].text = knobs["audience"]
+            if "in_response_to" in knobs:
+                in_response_to = knobs["in_response_to"]
                 response.in_response_to = in_response_to
                 for confirmation in assertion.subject.subject_confirmation:
                     confirmation.subject_confirmation_data.in_response_to = (
                         in_response_to
                     )
-            if shift:
-                _shift_times(response, shift)
-            xml = self._sign(response, sign_assertion)
-        return Antwoord(
-            saml_response=base64.b64encode(xml.encode("utf-8")).decode("ascii"),
-            relay_state=relay_state,
-            acs_url=args["destination"],
-            saml_art=self._artifact(request, xml),
-        )
+            if knobs.get("shift"):
+                _shift_times(response, knobs["shift"])
+            xml = self._sign(response, knobs.get("sign_assertion", True))
+        return self._antwoord(request, args, relay_state, xml)
 
     def _cancelled(self, request: Any, relay_state: str) -> Antwoord:
-        args = self.server.response_args(
-            request, [BINDING_HTTP_POST, BINDING_HTTP_ARTIFACT]
-        )
+        args = self._response_args(request)
         with self._lock:
             response = self.server.create_error_response(
                 args["in_response_to"],
@@ -333,7 +302,19 @@ class RunningIdp:
                 sign_alg=SIG_RSA_SHA256,
                 digest_alg=DIGEST_SHA256,
             )
-        xml = str(response)
+        return self._antwoord(request, args, relay_state, str(response))
+
+    def _response_args(self, request: Any) -> dict[str, Any]:
+        """Where and to whom the answer to ``request`` goes."""
+        args: dict[str, Any] = self.server.response_args(
+            request, [BINDING_HTTP_POST, BINDING_HTTP_ARTIFACT]
+        )
+        return args
+
+    def _antwoord(
+        self, request: Any, args: Mapping[str, Any], relay_state: str, xml: str
+    ) -> Antwoord:
+        """The signed answer ``xml`` as the browser carries it back."""
         return Antwoord(
             saml_response=base64.b64encode(xml.encode("utf-8")).decode("ascii"),
             relay_state=relay_state,
@@ -353,27 +334,24 @@ class RunningIdp:
     def _sign(self, response: Any, sign_assertion: bool) -> str:
         # The assertion first, then the Response around it: the Response's
         # digest covers the assertion's signature.
-        to_sign = []
-        sec = self.server.sec
-        if sign_assertion:
-            assertion = response.assertion
-            assertion.signature = pre_signature_part(
-                assertion.id,
-                sec.my_cert,
-                1,
-                sign_alg=SIG_RSA_SHA256,
-                digest_alg=DIGEST_SHA256,
-            )
-            to_sign.append((class_name(assertion), assertion.id))
-        response.signature = pre_signature_part(
-            response.id,
-            sec.my_cert,
-            2,
+        parts = [(response.assertion, 1)] if sign_assertion else []
+        parts.append((response, 2))
+        for part, number in parts:
+            part.signature = self._signature(part.id, number)
+        to_sign = [(class_name(part), part.id) for part, _number in parts]
+        return str(signed_instance_factory(response, self.server.sec, to_sign))
+
+    def _signature(self, element_id: str, number: int) -> Any:
+        """An empty Signature (RSA-SHA256, this IdP's certificate) for the
+        element ``element_id``, to be filled in by signing; its Id is
+        "Signature<number>"."""
+        return pre_signature_part(
+            element_id,
+            self.server.sec.my_cert,
+            number,
             sign_alg=SIG_RSA_SHA256,
             digest_alg=DIGEST_SHA256,
         )
-        to_sign.append((class_name(response), response.id))
-        return str(signed_instance_factory(response, sec, to_sign))
 
     def _resolve(self, envelope: str) -> tuple[str, list[tuple[str, str]], bytes]:
         """Answer a SOAP ArtifactResolve with a signed ArtifactResponse."""
@@ -393,13 +371,7 @@ class RunningIdp:
                     status_code=samlp.StatusCode(value=samlp.STATUS_SUCCESS)
                 ),
             )
-            answer.signature = pre_signature_part(
-                answer.id,
-                self.server.sec.my_cert,
-                3,
-                sign_alg=SIG_RSA_SHA256,
-                digest_alg=DIGEST_SHA256,
-            )
+            answer.signature = self._signature(answer.id, 3)
             # SAML bindings 3.6.6: an unknown or used artifact gets a
             # Success without a message inside.
             text = answer.to_string().decode("utf-8")
@@ -421,11 +393,7 @@ class RunningIdp:
     ) -> tuple[str, list[tuple[str, str]], bytes]:
         with self._lock:
             parsed = self.server.parse_logout_request(
-                query["SAMLRequest"],
-                BINDING_HTTP_REDIRECT,
-                relay_state=query.get("RelayState"),
-                sigalg=query.get("SigAlg"),
-                signature=query.get("Signature"),
+                query["SAMLRequest"], BINDING_HTTP_REDIRECT, **_signed(query)
             )
             request = parsed.message
             self.logout_requests.append(request)
@@ -662,6 +630,16 @@ def _moved(instant: str | None, shift: datetime.timedelta) -> str | None:
         calendar.timegm(str_to_time(instant)), datetime.UTC
     )
     return (parsed + shift).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _signed(query: Mapping[str, str]) -> dict[str, str | None]:
+    """The HTTP-Redirect binding's RelayState and signature from a query,
+    as pysaml2's parse_*_request takes them."""
+    return {
+        "relay_state": query.get("RelayState"),
+        "sigalg": query.get("SigAlg"),
+        "signature": query.get("Signature"),
+    }
 
 
 def _query(text: str) -> dict[str, str]:

@@ -43,7 +43,8 @@ from tests.esb.conftest import (
     write_config,
 )
 from tests.registers.zaakregister import messages
-from tests.zaakzoeker.idp import RunningIdp, make_sp_keys, start_idp
+from tests.zaakzoeker.idp import RunningIdp, start_idp
+from tests.zaakzoeker.sp import sp_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROUTES = ROOT / "config" / "routes.yaml"
@@ -103,22 +104,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     public = f"http://127.0.0.1:{port}/zaakzoeker"
 
     # DigiD: the service provider's keys and metadata, then the IdP.
-    from zaakzoeker.saml import SamlSettings, sp_metadata
-
-    keys = make_sp_keys(base)
-    sp_settings = SamlSettings(
-        sp_entity_id=f"{public}/digid/metadata",
-        acs_url=f"{public}/digid/acs",
-        sls_url=f"{public}/digid/logout",
-        sp_key_file=keys.key_file,
-        sp_cert_file=keys.cert_file,
-        idp_metadata_file=base / "idp.xml",
-        required_level="midden",
-        acs_binding="artifact",
+    digid = sp_settings(
+        base, public, sls_url=f"{public}/digid/logout", acs_binding="artifact"
     )
-    sp_xml = base / "sp.xml"
-    sp_xml.write_bytes(sp_metadata(sp_settings))
-    idp = start_idp(base, sp_xml, {"burger": BSN_BURGER}, host="localhost")
+    idp = start_idp(base, base / "sp.xml", {"burger": BSN_BURGER}, host="localhost")
 
     config_dir = write_config(
         base / "config",
@@ -127,10 +116,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "session_minutes": 15,
             "public_url": public,
             "digid": {
-                "sp_entity_id": sp_settings.sp_entity_id,
+                "sp_entity_id": digid.sp_entity_id,
                 "idp_metadata": str(idp.metadata_path),
-                "sp_key": str(keys.key_file),
-                "sp_cert": str(keys.cert_file),
+                "sp_key": str(digid.sp_key_file),
+                "sp_cert": str(digid.sp_cert_file),
                 "level": "midden",
             },
         },

@@ -36,17 +36,15 @@ from zaakzoeker.database import (
     metadata,
     open_engine,
 )
+from zaakzoeker.results import datum, is_vertrouwelijk, tijdstip
 from zaakzoeker.search import (
     MAX_RESULTATEN,
     SORTS,
     Filters,
     Ongeldig,
     Zoeker,
-    datum,
-    is_vertrouwelijk,
     parse_filters,
     parse_positive,
-    tijdstip,
 )
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ from werkzeug.test import TestResponse
 
 from esb.envelope import open_envelope, parse_xml
 from esb.identify import identify
-from registers.zaakregister import Config, Zaakregister
+from registers.zaakregister import Config, Zaakregister, model
 from tests.registers.zaakregister import messages
 from tests.registers.zaakregister.conftest import soap_action
 from zaakzoeker import accounts
@@ -62,103 +63,68 @@ def send(register: Zaakregister, raw: bytes) -> None:
     register.handle(identify(body, soap_action(raw)), body)
 
 
+# The zaken of the module docstring, each with its initiator (BSN,
+# geslachtsnaam), omschrijving and zaaktype.
+_ZAKEN = (
+    (ZAAK_A1, BSN_A, "Aarts", "Aanvraag omgevingsvergunning dakkapel", "B1210"),
+    (ZAAK_A2, BSN_A, "Aarts", "Melding openbare ruimte lantaarnpaal", "M0001"),
+    (ZAAK_B1, BSN_B, "Bakker", "Aanvraag parkeervergunning", "P0001"),
+    (ZAAK_G1, BSN_B, "Bakker", "Geheime zaak over handhaving", "H0001"),
+)
+# The documents, each with its zaak, titel and the vertrouwelijkAanduiding
+# the scenario needs (None: OPENBAAR, as the test messages give them all).
+_DOCUMENTEN = (
+    (DOC_A_ZICHTBAAR, ZAAK_A1, "Ontvangstbevestiging", "ZAAKVERTROUWELIJK"),
+    (DOC_A_INTERN, ZAAK_A1, "Interne notitie", "INTERN"),
+    (DOC_B, ZAAK_B1, "Brief aan B", None),
+    (DOC_G, ZAAK_G1, "Geheim rapport", "GEHEIM"),
+)
+# Values of the zaken that the scenario needs and the test messages do not set.
+_ZAAK_VELDEN = (
+    (ZAAK_G1, {"vertrouwelijkheid": "GEHEIM", "einddatum_gepland": "20250401"}),
+    (ZAAK_A2, {"einddatum": "20250310", "resultaat_omschrijving": "Melding verwerkt"}),
+    (ZAAK_A1, {"einddatum_gepland": "20250415"}),
+)
+
+
 def fill(register: Zaakregister) -> None:
     """The zaken of the module docstring."""
     statussen = messages.status("1", "Aanvraag ontvangen", "20250301090000000")
-    send(
-        register,
-        messages.creeer_zaak(
-            ZAAK_A1,
-            initiator=messages.initiator_nps(BSN_A, "Aarts"),
-            omschrijving="Aanvraag omgevingsvergunning dakkapel",
-            statussen=statussen,
-        ),
-    )
+    for zaak, bsn, naam, omschrijving, zaaktype in _ZAKEN:
+        send(
+            register,
+            messages.creeer_zaak(
+                zaak,
+                initiator=messages.initiator_nps(bsn, naam),
+                omschrijving=omschrijving,
+                zaaktype=zaaktype,
+                statussen=statussen,
+            ),
+        )
     send(
         register,
         messages.actualiseer_zaakstatus(
             ZAAK_A1, messages.status("2", "In behandeling", "20250305100000000")
         ),
     )
-    send(
-        register,
-        messages.creeer_zaak(
-            ZAAK_A2,
-            initiator=messages.initiator_nps(BSN_A, "Aarts"),
-            omschrijving="Melding openbare ruimte lantaarnpaal",
-            zaaktype="M0001",
-            statussen=statussen,
-        ),
-    )
-    send(
-        register,
-        messages.creeer_zaak(
-            ZAAK_B1,
-            initiator=messages.initiator_nps(BSN_B, "Bakker"),
-            omschrijving="Aanvraag parkeervergunning",
-            zaaktype="P0001",
-            statussen=statussen,
-        ),
-    )
-    send(
-        register,
-        messages.creeer_zaak(
-            ZAAK_G1,
-            initiator=messages.initiator_nps(BSN_B, "Bakker"),
-            omschrijving="Geheime zaak over handhaving",
-            zaaktype="H0001",
-            statussen=statussen,
-        ),
-    )
-    for document, zaak, titel in (
-        (DOC_A_ZICHTBAAR, ZAAK_A1, "Ontvangstbevestiging"),
-        (DOC_A_INTERN, ZAAK_A1, "Interne notitie"),
-        (DOC_B, ZAAK_B1, "Brief aan B"),
-        (DOC_G, ZAAK_G1, "Geheim rapport"),
-    ):
-        send(
-            register,
-            messages.voeg_zaakdocument_toe(
-                document, zaak, PDF_A if document == DOC_A_ZICHTBAAR else b"x", titel
-            ),
-        )
-    # The test messages give every document OPENBAAR and no zaak a
-    # vertrouwelijkheid; set what the scenario needs.
+    for document, zaak, titel, _aanduiding in _DOCUMENTEN:
+        inhoud = PDF_A if document == DOC_A_ZICHTBAAR else b"x"
+        send(register, messages.voeg_zaakdocument_toe(document, zaak, inhoud, titel))
+
+    zaken = cast(sa.Table, model.Zaak.__table__)
+    documenten = cast(sa.Table, model.Document.__table__)
     with register.database.engine.begin() as connection:
-        for document, aanduiding in (
-            (DOC_A_ZICHTBAAR, "ZAAKVERTROUWELIJK"),
-            (DOC_A_INTERN, "INTERN"),
-            (DOC_G, "GEHEIM"),
-        ):
+        for document, _zaak, _titel, aanduiding in _DOCUMENTEN:
+            if aanduiding is not None:
+                connection.execute(
+                    sa.update(documenten)
+                    .where(documenten.c.identificatie == document)
+                    .values(vertrouwelijk_aanduiding=aanduiding)
+                )
+        for zaak, velden in _ZAAK_VELDEN:
             connection.execute(
-                sa.text(
-                    "UPDATE zrg_documenten SET vertrouwelijk_aanduiding = :a "
-                    "WHERE identificatie = :d"
-                ),
-                {"a": aanduiding, "d": document},
+                sa.update(zaken).where(zaken.c.identificatie == zaak).values(**velden)
             )
-        connection.execute(
-            sa.text(
-                "UPDATE zrg_zaken SET vertrouwelijkheid = 'GEHEIM', "
-                "einddatum_gepland = '20250401' WHERE identificatie = :z"
-            ),
-            {"z": ZAAK_G1},
-        )
-        connection.execute(
-            sa.text(
-                "UPDATE zrg_zaken SET einddatum = '20250310', "
-                "resultaat_omschrijving = 'Melding verwerkt' "
-                "WHERE identificatie = :z"
-            ),
-            {"z": ZAAK_A2},
-        )
-        connection.execute(
-            sa.text(
-                "UPDATE zrg_zaken SET einddatum_gepland = '20250415' "
-                "WHERE identificatie = :z"
-            ),
-            {"z": ZAAK_A1},
-        )
 
 
 @dataclass
@@ -239,6 +205,6 @@ def login(client: FlaskClient, naam: str = "mdw") -> TestResponse:
 
 def login_burger(client: FlaskClient, bsn: str) -> None:
     """A citizen's session as DigiD leaves it (the DigiD flow itself is
-    tested against a real IdP in test_browser.py and test_saml*.py)."""
+    tested against a real IdP in test_browser.py and saml/)."""
     with client.session_transaction() as current:
         current[BSN] = bsn

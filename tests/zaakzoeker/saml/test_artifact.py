@@ -3,7 +3,7 @@
 The browser brings only a SAMLart; the SP sends a signed ArtifactResolve to
 the IdP's ArtifactResolutionService and checks the signed ArtifactResponse
 and the Response inside it, both with xmlsec1. The IdP is the same real
-pysaml2 IdP as in test_saml.py, serving /ars over HTTP.
+pysaml2 IdP as in test_login.py, serving /ars over HTTP.
 """
 
 from __future__ import annotations
@@ -14,59 +14,29 @@ import hashlib
 import http.client
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from saml2.response import IncorrectlySigned  # type: ignore[import-untyped]
 
-from tests.zaakzoeker.idp import RunningIdp, make_keys, make_sp_keys, start_idp
-from tests.zaakzoeker.test_saml import USERS, decoded, forms, refused
-from zaakzoeker.saml import SamlFout, SamlLogin, SamlSettings, sp_metadata
-
-SP = "http://127.0.0.1:8080/zaakzoeker"
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("saml-artifact")
+from tests.zaakzoeker.idp import RunningIdp, make_keys, start_idp
+from tests.zaakzoeker.sp import USERS, forms, refused, sp_settings
+from zaakzoeker.saml.config import SamlSettings
+from zaakzoeker.saml.login import SamlLogin
 
 
 @pytest.fixture(scope="module")
 def settings(folder: Path) -> SamlSettings:
-    keys = make_sp_keys(folder)
-    settings = SamlSettings(
-        sp_entity_id=f"{SP}/digid/metadata",
-        acs_url=f"{SP}/digid/acs",
-        sls_url=None,
-        sp_key_file=keys.key_file,
-        sp_cert_file=keys.cert_file,
-        idp_metadata_file=folder / "idp.xml",
-        required_level="midden",
-        acs_binding="artifact",
-    )
-    (folder / "sp.xml").write_bytes(sp_metadata(settings))
-    return settings
+    return sp_settings(folder, acs_binding="artifact")
 
 
-@pytest.fixture(scope="module")
-def idp(folder: Path, settings: SamlSettings) -> Iterator[RunningIdp]:
-    running = start_idp(folder, folder / "sp.xml", USERS)
-    yield running
-    running.stop()
-
-
-def art_refused(login: SamlLogin, saml_art: str, request_id: str) -> SamlFout:
-    with pytest.raises(SamlFout) as caught:
-        login.finish_artifact(saml_art, request_id)
-    for bsn in USERS.values():
-        assert bsn not in str(caught.value)
-    return caught.value
-
-
-@pytest.fixture
-def login(idp: RunningIdp, settings: SamlSettings) -> SamlLogin:
-    return SamlLogin(settings)
+def artifact_for(idp: RunningIdp, login: SamlLogin) -> tuple[str, str]:
+    """burger1 logs in at ``idp`` for ``login``: the artifact the browser
+    brings back, and the request id it answers."""
+    url, request_id = login.begin()
+    saml_art = idp.respond(url, "burger1").saml_art
+    assert saml_art is not None
+    return saml_art, request_id
 
 
 def test_a_citizen_logs_in_with_an_artifact_over_http(
@@ -106,17 +76,15 @@ def test_a_cancelled_login_comes_back_as_an_artifact_too(
     url, request_id = login.begin()
     saml_art = idp.cancel(url).saml_art
     assert saml_art is not None
-    assert art_refused(login, saml_art, request_id).reden == "geannuleerd"
+    assert refused(login.finish_artifact, saml_art, request_id).reden == "geannuleerd"
 
 
 def test_an_artifact_resolved_twice_is_refused(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
-    url, request_id = login.begin()
-    saml_art = idp.respond(url, "burger1").saml_art
-    assert saml_art is not None
+    saml_art, request_id = artifact_for(idp, login)
     login.finish_artifact(saml_art, request_id)
-    assert art_refused(login, saml_art, request_id).reden == "herhaald"
+    assert refused(login.finish_artifact, saml_art, request_id).reden == "herhaald"
 
 
 def test_an_artifact_the_idp_does_not_know_is_refused(
@@ -125,27 +93,23 @@ def test_an_artifact_the_idp_does_not_know_is_refused(
     _url, request_id = login.begin()
     source = hashlib.sha1(idp.entity_id.encode()).digest()
     unknown = base64.b64encode(b"\x00\x04\x00\x00" + source + bytes(20)).decode()
-    assert art_refused(login, unknown, request_id).reden == "ongeldig"
+    assert refused(login.finish_artifact, unknown, request_id).reden == "ongeldig"
 
 
 def test_a_spoiled_response_behind_an_artifact_fails_its_signature(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "burger1")
-    assert antwoord.saml_art is not None
-    xml = decoded(antwoord.saml_response)
-    idp.artifacts[antwoord.saml_art] = xml.replace(
-        "s00000000:999993653", "s00000000:999990019"
-    )
-    fout = art_refused(login, antwoord.saml_art, request_id)
+    saml_art, request_id = artifact_for(idp, login)
+    xml = idp.artifacts[saml_art]  # the signed Response, as the IdP will send it
+    idp.artifacts[saml_art] = xml.replace("s00000000:999993653", "s00000000:999990019")
+    fout = refused(login.finish_artifact, saml_art, request_id)
     assert fout.reden == "handtekening"
 
 
 def test_garbage_instead_of_an_artifact_is_refused(login: SamlLogin) -> None:
     _url, request_id = login.begin()
     for garbage in ("", "bm9n", base64.b64encode(b"\x00\x05" + bytes(42)).decode()):
-        assert art_refused(login, garbage, request_id).reden == "ongeldig"
+        assert refused(login.finish_artifact, garbage, request_id).reden == "ongeldig"
 
 
 def test_an_unreachable_idp_is_said_plainly(
@@ -157,11 +121,9 @@ def test_an_unreachable_idp_is_said_plainly(
     login = SamlLogin(
         dataclasses.replace(settings, idp_metadata_file=gone.metadata_path)
     )
-    url, request_id = login.begin()
-    saml_art = gone.respond(url, "burger1").saml_art
+    saml_art, request_id = artifact_for(gone, login)
     gone.stop()
-    assert saml_art is not None
-    fout = art_refused(login, saml_art, request_id)
+    fout = refused(login.finish_artifact, saml_art, request_id)
     assert fout.reden == "artefact"
     assert "niet bereikbaar" in str(fout)
 
@@ -171,7 +133,7 @@ def test_a_posted_response_is_refused_where_an_artifact_is_expected(
 ) -> None:
     url, request_id = login.begin()
     antwoord = idp.respond(url, "burger1")
-    assert refused(login, antwoord.saml_response, request_id).reden == "ongeldig"
+    assert refused(login.finish, antwoord.saml_response, request_id).reden == "ongeldig"
 
 
 @pytest.mark.slow
@@ -194,17 +156,14 @@ def test_the_artifact_is_resolved_over_two_way_tls(
             tls_ca_file=secure.tls_cert,
         )
         login = SamlLogin(tls)
-        url, request_id = login.begin()
-        saml_art = secure.respond(url, "burger1").saml_art
-        assert saml_art is not None
+        saml_art, request_id = artifact_for(secure, login)
         assert login.finish_artifact(saml_art, request_id).bsn == "999993653"
 
         # Without trusting the IdP's certificate the SP does not talk to it.
         untrusting = SamlLogin(dataclasses.replace(tls, tls_ca_file=None))
-        url, request_id = untrusting.begin()
-        saml_art = secure.respond(url, "burger1").saml_art
-        assert saml_art is not None
-        assert art_refused(untrusting, saml_art, request_id).reden == "artefact"
+        saml_art, request_id = artifact_for(secure, untrusting)
+        fout = refused(untrusting.finish_artifact, saml_art, request_id)
+        assert fout.reden == "artefact"
 
         # Another SP key (not the SP's certificate) is turned away by the IdP.
         stranger = make_keys(folder / "vreemd", "vreemd")
@@ -216,9 +175,7 @@ def test_the_artifact_is_resolved_over_two_way_tls(
         url, request_id = other.begin()
         with pytest.raises(IncorrectlySigned):
             secure.respond(url, "burger1")  # nor does its AuthnRequest pass
-        url, request_id = login.begin()
-        saml_art = secure.respond(url, "burger1").saml_art
-        assert saml_art is not None
-        assert art_refused(other, saml_art, request_id).reden == "artefact"
+        saml_art, request_id = artifact_for(secure, login)
+        assert refused(other.finish_artifact, saml_art, request_id).reden == "artefact"
     finally:
         secure.stop()

@@ -8,7 +8,6 @@ spoils one thing in an otherwise good answer.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime
 import http.client
@@ -16,112 +15,38 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 from lxml import etree
 from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 from zope.interface import provider
 
-from tests.zaakzoeker.idp import RunningIdp, make_sp_keys, start_idp
-from zaakzoeker.saml import (
-    LEVELS,
-    SamlFout,
-    SamlInstellingFout,
-    SamlLogin,
-    SamlSettings,
-    sp_metadata,
-)
+from tests.zaakzoeker.idp import Knobs, RunningIdp, start_idp
+from tests.zaakzoeker.sp import SP, USERS, decoded, encoded, forms, refused, sp_settings
+from zaakzoeker.saml.config import LEVELS, SamlSettings
+from zaakzoeker.saml.errors import SamlFout, SamlInstellingFout
+from zaakzoeker.saml.login import SamlLogin
 
-USERS = {
-    "burger1": "999993653",
-    "burger2": "999990019",
-    "ongeldig": "123456789",  # fails the 11-test
-}
-SP = "http://127.0.0.1:8080/zaakzoeker"
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("saml")
-
-
-@pytest.fixture(scope="module")
 def settings(folder: Path) -> SamlSettings:
-    keys = make_sp_keys(folder)
-    settings = SamlSettings(
-        sp_entity_id=f"{SP}/digid/metadata",
-        acs_url=f"{SP}/digid/acs",
-        sls_url=f"{SP}/digid/sls",
-        sp_key_file=keys.key_file,
-        sp_cert_file=keys.cert_file,
-        idp_metadata_file=folder / "idp.xml",
-        required_level="midden",
-    )
-    (folder / "sp.xml").write_bytes(sp_metadata(settings))
-    return settings
+    return sp_settings(folder, sls_url=f"{SP}/digid/sls")
 
 
-@pytest.fixture(scope="module")
-def idp(folder: Path, settings: SamlSettings) -> Iterator[RunningIdp]:
-    running = start_idp(folder, folder / "sp.xml", USERS)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def login(idp: RunningIdp, settings: SamlSettings) -> Iterator[SamlLogin]:
-    idp.level = None
-    yield SamlLogin(settings)
-    idp.level = None
-
-
-def refused(login: SamlLogin, saml_response: str, request_id: str) -> SamlFout:
-    with pytest.raises(SamlFout) as caught:
-        login.finish(saml_response, request_id)
-    for bsn in USERS.values():
-        assert bsn not in str(caught.value)
-    return caught.value
-
-
-def decoded(saml_response: str) -> str:
-    return base64.b64decode(saml_response).decode("utf-8")
-
-
-def encoded(xml: str) -> str:
-    return base64.b64encode(xml.encode("utf-8")).decode("ascii")
+def refusal(
+    idp: RunningIdp, login: SamlLogin, username: str = "burger1", **knobs: Unpack[Knobs]
+) -> SamlFout:
+    """Log ``username`` in, the answer spoiled by ``knobs``: the refusal."""
+    url, request_id = login.begin()
+    antwoord = idp.respond(url, username, **knobs)
+    return refused(login.finish, antwoord.saml_response, request_id)
 
 
 # -- the round trip ------------------------------------------------------------
-
-
-class _Forms(HTMLParser):
-    """The forms of a page: action, method and the named fields' values."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append(
-                {
-                    "@action": values.get("action", ""),
-                    "@method": values.get("method", "get"),
-                }
-            )
-        elif tag == "input" and self.forms and "name" in values:
-            self.forms[-1][values["name"]] = values.get("value", "")
-
-
-def forms(page: str) -> list[dict[str, str]]:
-    parser = _Forms()
-    parser.feed(page)
-    return parser.forms
 
 
 def test_a_citizen_logs_in_over_http_and_gets_bsn_and_level(
@@ -212,7 +137,7 @@ def test_a_tampered_assertion_fails_its_signature(
     xml = decoded(idp.respond(url, "burger1").saml_response)
     assert xml.count("s00000000:999993653") == 1
     forged = xml.replace("s00000000:999993653", "s00000000:999990019")
-    assert refused(login, encoded(forged), request_id).reden == "handtekening"
+    assert refused(login.finish, encoded(forged), request_id).reden == "handtekening"
 
 
 def test_an_assertion_signed_by_another_key_is_refused(
@@ -231,30 +156,28 @@ def test_an_assertion_signed_by_another_key_is_refused(
         antwoord = impostor.respond(url, "burger1")
     finally:
         impostor.stop()
-    assert refused(login, antwoord.saml_response, request_id).reden == "handtekening"
+    fout = refused(login.finish, antwoord.saml_response, request_id)
+    assert fout.reden == "handtekening"
 
 
 def test_an_unsigned_assertion_is_refused_even_in_a_signed_response(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "burger1", sign_assertion=False)
-    assert refused(login, antwoord.saml_response, request_id).reden == "handtekening"
+    assert refusal(idp, login, sign_assertion=False).reden == "handtekening"
 
 
 def test_an_answer_for_another_service_provider_is_refused(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "burger1", audience="https://andere-gemeente.nl/sp")
-    assert refused(login, antwoord.saml_response, request_id).reden == "publiek"
+    fout = refusal(idp, login, audience="https://andere-gemeente.nl/sp")
+    assert fout.reden == "publiek"
 
 
 def test_a_replayed_answer_is_refused(idp: RunningIdp, login: SamlLogin) -> None:
     url, request_id = login.begin()
     antwoord = idp.respond(url, "burger1")
     login.finish(antwoord.saml_response, request_id)
-    assert refused(login, antwoord.saml_response, request_id).reden == "herhaald"
+    assert refused(login.finish, antwoord.saml_response, request_id).reden == "herhaald"
 
 
 def test_a_second_answer_to_the_same_request_is_refused(
@@ -264,13 +187,11 @@ def test_a_second_answer_to_the_same_request_is_refused(
     first = idp.respond(url, "burger1")
     second = idp.respond(url, "burger2")
     login.finish(first.saml_response, request_id)
-    assert refused(login, second.saml_response, request_id).reden == "herhaald"
+    assert refused(login.finish, second.saml_response, request_id).reden == "herhaald"
 
 
 def test_an_unsolicited_answer_is_refused(idp: RunningIdp, login: SamlLogin) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "burger1", in_response_to=None)
-    assert refused(login, antwoord.saml_response, request_id).reden == "ongevraagd"
+    assert refusal(idp, login, in_response_to=None).reden == "ongevraagd"
 
 
 def test_an_answer_to_another_request_is_refused(
@@ -280,41 +201,34 @@ def test_an_answer_to_another_request_is_refused(
     url_a, _request_a = login.begin()
     _url_b, request_b = login.begin()
     antwoord = idp.respond(url_a, "burger1")
-    assert refused(login, antwoord.saml_response, request_b).reden == "onbekend-verzoek"
+    fout = refused(login.finish, antwoord.saml_response, request_b)
+    assert fout.reden == "onbekend-verzoek"
 
 
 def test_an_answer_naming_an_unknown_request_is_refused(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "burger1", in_response_to="id-nooitgevraagd")
-    assert (
-        refused(login, antwoord.saml_response, request_id).reden == "onbekend-verzoek"
-    )
+    fout = refusal(idp, login, in_response_to="id-nooitgevraagd")
+    assert fout.reden == "onbekend-verzoek"
 
 
 def test_a_lower_level_than_required_is_refused(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
     idp.level = "basis"
-    url, request_id = login.begin()
-    fout = refused(login, idp.respond(url, "burger1").saml_response, request_id)
+    fout = refusal(idp, login)
     assert fout.reden == "niveau"
     assert "midden" in str(fout)
 
 
 def test_an_expired_assertion_is_refused(idp: RunningIdp, login: SamlLogin) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "burger1", shift=-datetime.timedelta(hours=1))
-    assert refused(login, antwoord.saml_response, request_id).reden == "verlopen"
+    assert refusal(idp, login, shift=-datetime.timedelta(hours=1)).reden == "verlopen"
 
 
 def test_an_assertion_from_the_future_is_refused(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "burger1", shift=datetime.timedelta(hours=1))
-    assert refused(login, antwoord.saml_response, request_id).reden == "verlopen"
+    assert refusal(idp, login, shift=datetime.timedelta(hours=1)).reden == "verlopen"
 
 
 def test_an_assertion_without_name_id_is_refused(
@@ -323,28 +237,24 @@ def test_an_assertion_without_name_id_is_refused(
     url, request_id = login.begin()
     antwoord = idp.respond(url, "burger1", name_id=None)
     assert "NameID" not in decoded(antwoord.saml_response).split("Subject")[1]
-    assert refused(login, antwoord.saml_response, request_id).reden == "geen-bsn"
+    assert refused(login.finish, antwoord.saml_response, request_id).reden == "geen-bsn"
 
 
 def test_a_name_id_without_bsn_is_refused(idp: RunningIdp, login: SamlLogin) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "burger1", name_id="_a4f8e1c0-transient")
-    assert refused(login, antwoord.saml_response, request_id).reden == "geen-bsn"
+    assert refusal(idp, login, name_id="_a4f8e1c0-transient").reden == "geen-bsn"
 
 
 def test_a_bsn_that_fails_the_11_test_is_refused(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
-    url, request_id = login.begin()
-    antwoord = idp.respond(url, "ongeldig")
-    assert refused(login, antwoord.saml_response, request_id).reden == "ongeldig-bsn"
+    assert refusal(idp, login, "ongeldig").reden == "ongeldig-bsn"
 
 
 def test_a_cancelled_login_is_refused_plainly(
     idp: RunningIdp, login: SamlLogin
 ) -> None:
     url, request_id = login.begin()
-    fout = refused(login, idp.cancel(url).saml_response, request_id)
+    fout = refused(login.finish, idp.cancel(url).saml_response, request_id)
     assert fout.reden == "geannuleerd"
     assert str(fout) == "Het inloggen is afgebroken of mislukt."
 
@@ -357,7 +267,7 @@ def test_garbage_is_refused_with_a_plain_reason(
     login: SamlLogin, saml_response: str
 ) -> None:
     _url, request_id = login.begin()
-    assert refused(login, saml_response, request_id).reden == "ongeldig"
+    assert refused(login.finish, saml_response, request_id).reden == "ongeldig"
 
 
 def test_an_answer_without_a_request_in_the_session_is_refused(
@@ -365,7 +275,7 @@ def test_an_answer_without_a_request_in_the_session_is_refused(
 ) -> None:
     url, _request_id = login.begin()
     antwoord = idp.respond(url, "burger1")
-    assert refused(login, antwoord.saml_response, "").reden == "ongevraagd"
+    assert refused(login.finish, antwoord.saml_response, "").reden == "ongevraagd"
 
 
 def test_an_answer_in_wrapped_base64_lines_is_accepted(
@@ -392,7 +302,7 @@ def test_no_bsn_reaches_the_log_when_an_assertion_is_refused(
     forged = xml.replace("s00000000:999993653", "s00000000:999990019")
     globalLogPublisher.addObserver(observe)
     try:
-        refused(login, encoded(forged), request_id)
+        refused(login.finish, encoded(forged), request_id)
         url, request_id = login.begin()
         login.finish(idp.respond(url, "burger2").saml_response, request_id)
     finally:
