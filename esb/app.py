@@ -28,6 +28,7 @@ from esb import metrics
 from esb.broker import Broker, Dispatcher, NoRoutes
 from esb.config import Settings
 from esb.errors import ConfigError, EmoError
+from esb.ingress import IngressFactory
 from esb.routes.model import SourceDefinition
 from esb.schemaset import SchemaRegistry
 from esb.sources import SourceManager
@@ -121,10 +122,9 @@ class BrokerService:
         from twisted.internet.error import CannotListenError
 
         try:
+            # SOAP POSTs are read by the fast ingress, the rest by the site.
             self.port = reactor.listenTCP(
-                self.settings.port,
-                site,  # type: ignore[arg-type]  # Site is a ServerFactory
-                interface=self.settings.host,
+                self.settings.port, IngressFactory(site), interface=self.settings.host
             )
         except CannotListenError as exc:
             raise ConfigError(

@@ -4,6 +4,10 @@
 that is not a usable request gets an answer that names the problem: a SOAP
 Fault where a SOAP client is talking, an HTTP error otherwise. Request bodies
 over the size limit are discarded as they arrive, never held in memory.
+
+The SOAP POSTs themselves usually arrive through :mod:`esb.ingress`, which
+reads them faster than twisted.web and hands everything else to the site
+built here; :func:`receive_soap` is the part both share.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from email.message import Message as MimeHeaders
 from typing import Any
 
 from lxml import etree
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
@@ -51,6 +56,24 @@ class BrokerChannel(http.HTTPChannel):
         transport.loseConnection()
 
 
+class BrokerSite(server.Site):
+    """The site serving the broker, with what :mod:`esb.ingress` and a
+    graceful stop need to know of it."""
+
+    def __init__(self, root: Root, *, max_body_bytes: int) -> None:
+        request_class = type(
+            "BrokerRequest", (LimitedRequest,), {"max_body_bytes": max_body_bytes}
+        )
+        super().__init__(
+            root, requestFactory=request_class, parsePOSTFormSubmission=False
+        )
+        self.root = root
+        self.max_body_bytes = max_body_bytes
+        # Requests whose body is arriving or whose answer is not written yet,
+        # over both ingresses; a graceful stop waits for them (esb.app).
+        self.requests_open = 0
+
+
 class LimitedRequest(server.Request):
     """A request that stops storing its body once it exceeds the limit."""
 
@@ -60,8 +83,8 @@ class LimitedRequest(server.Request):
         # Count the request from the moment its body starts to arrive, so a
         # graceful stop waits for uploads still under way.
         site = getattr(self.channel, "site", None)
-        if site is not None:
-            site.requests_open = getattr(site, "requests_open", 0) + 1
+        if isinstance(site, BrokerSite):
+            site.requests_open += 1
             self.notifyFinish().addBoth(_closed, site)
         self.body_received = 0
         self.body_too_large = length is not None and length > self.max_body_bytes
@@ -77,13 +100,70 @@ class LimitedRequest(server.Request):
         super().handleContentChunk(data)
 
 
-def _closed(result: object, site: server.Site) -> None:
-    site.requests_open -= 1  # type: ignore[attr-defined]
+def _closed(result: object, site: BrokerSite) -> None:
+    site.requests_open -= 1
 
 
-def _content_type(request: server.Request) -> tuple[str | None, str | None]:
-    """The media type and charset of the request (RFC 9110 section 8.3.1)."""
-    header = _header(request, "content-type")
+def receive_soap(
+    broker: Broker,
+    source: Source,
+    body: bytes | None,
+    *,
+    content_type: str | None,
+    soap_action: str | None,
+    max_body_bytes: int,
+) -> defer.Deferred[Answer]:
+    """Check a SOAP POST and hand it to the broker: the part of a request
+    that both ingresses (twisted.web's and :mod:`esb.ingress`) share.
+
+    ``body`` is None when it was over ``max_body_bytes`` and discarded;
+    ``content_type`` and ``soap_action`` are the headers as sent (None when
+    absent). The Deferred always fires with an answer.
+    """
+    if body is None:
+        return defer.succeed(
+            refusal(
+                broker,
+                source,
+                http.REQUEST_ENTITY_TOO_LARGE,
+                f"Bericht is groter dan de grens van {max_body_bytes} bytes",
+            )
+        )
+    media_type, charset = content_type_parts(content_type)
+    if media_type is not None and media_type not in XML_TYPES:
+        return defer.succeed(
+            refusal(
+                broker,
+                source,
+                http.UNSUPPORTED_MEDIA_TYPE,
+                f"Content-Type {media_type} wordt niet ondersteund; stuur text/xml "
+                "(SOAP 1.1)",
+            )
+        )
+    action = normalise_soap_action(soap_action or _action_param(content_type))
+    return broker.receive(source, body, soap_action=action, charset=charset)
+
+
+def refusal(broker: Broker, source: Source, status: int, text: str) -> Answer:
+    """A request refused before it reaches the broker: StUF055 with ``text``,
+    under HTTP ``status``."""
+    fault = EnvelopeError("StUF055", text)
+    answer = fault_answer(
+        fault, None, system=broker.system, referentienummer="-", http_status=status
+    )
+    metrics.MESSAGES.labels(source.name, "none", "refused").inc()
+    log.info(
+        "Request on {source} refused with HTTP {status}: {text}",
+        source=source.name,
+        status=status,
+        text=text,
+    )
+    return answer
+
+
+def content_type_parts(header: str | None) -> tuple[str | None, str | None]:
+    """The media type and charset of a Content-Type header (RFC 9110
+    section 8.3.1)."""
     if not header:
         return None, None
     media_type, *parameters = header.split(";")
@@ -135,31 +215,20 @@ class SoapEndpoint(resource.Resource):
             f"{self.source.name} takes StUF messages as SOAP 1.1 POST requests.\n"
         ).encode()
 
-    def render_POST(self, request: server.Request) -> bytes | int:
-        broker = self._broker()
-        if getattr(request, "body_too_large", False):
-            limit = getattr(request, "max_body_bytes", "?")
-            return self._refuse(
-                request,
-                http.REQUEST_ENTITY_TOO_LARGE,
-                f"Bericht is groter dan de grens van {limit} bytes",
-            )
-        media_type, charset = _content_type(request)
-        if media_type is not None and media_type not in XML_TYPES:
-            return self._refuse(
-                request,
-                http.UNSUPPORTED_MEDIA_TYPE,
-                f"Content-Type {media_type} wordt niet ondersteund; stuur text/xml "
-                "(SOAP 1.1)",
-            )
-        assert request.content is not None
-        raw = request.content.read()
-        soap_action = normalise_soap_action(
-            _header(request, "soapaction")
-            or _action_param(_header(request, "content-type"))
-        )
-        answered = broker.receive(
-            self.source, raw, soap_action=soap_action, charset=charset
+    def render_POST(self, request: server.Request) -> int:
+        body: bytes | None = None
+        if not getattr(request, "body_too_large", False):
+            assert request.content is not None
+            body = request.content.read()
+        answered = receive_soap(
+            self._broker(),
+            self.source,
+            body,
+            content_type=_header(request, "content-type"),
+            soap_action=_header(request, "soapaction"),
+            max_body_bytes=getattr(
+                request, "max_body_bytes", LimitedRequest.max_body_bytes
+            ),
         )
         answered.addCallback(lambda answer: self._deliver(request, answer))
         answered.addErrback(self._crash, request)
@@ -167,23 +236,6 @@ class SoapEndpoint(resource.Resource):
 
     def _deliver(self, request: server.Request, answer: Answer) -> None:
         _write(request, answer)
-
-    def _refuse(self, request: server.Request, status: int, text: str) -> bytes:
-        fault = EnvelopeError("StUF055", text)
-        broker = self._broker()
-        answer = fault_answer(
-            fault, None, system=broker.system, referentienummer="-", http_status=status
-        )
-        metrics.MESSAGES.labels(self.source.name, "none", "refused").inc()
-        log.info(
-            "Request on {source} refused with HTTP {status}: {text}",
-            source=self.source.name,
-            status=status,
-            text=text,
-        )
-        request.setResponseCode(status)
-        request.setHeader("content-type", answer.content_type)
-        return answer.body
 
     def _crash(self, failure: Failure, request: server.Request) -> None:
         # Broker.receive always answers; reaching this is a bug in writing.
@@ -201,14 +253,6 @@ class PlainEndpoint(SoapEndpoint):
     foutbericht), with an HTTP status that fits: 200 for an answer, 400 for a
     fault with plek client, 503 for one with plek server.
     """
-
-    def render_POST(self, request: server.Request) -> bytes | int:
-        result = super().render_POST(request)
-        if isinstance(result, bytes):
-            status, body = unwrap_answer(result, request.code)
-            request.setResponseCode(status)
-            return body
-        return result
 
     def _deliver(self, request: server.Request, answer: Answer) -> None:
         status, body = unwrap_answer(answer.body, answer.status)
@@ -344,7 +388,7 @@ class Root(resource.Resource):
         mounts: Mapping[bytes, resource.Resource] | None = None,
     ) -> None:
         super().__init__()
-        self._broker_ref = broker_ref
+        self.broker_ref = broker_ref
         # Whole applications under a first path segment (b"zaakzoeker").
         self.mounts = dict(mounts or {})
         self._plain_endpoints: dict[str, PlainEndpoint] = {}
@@ -381,12 +425,12 @@ class Root(resource.Resource):
         if path in self.endpoints or path in self.fixed:
             return None
         name = "http:" + path.decode("utf-8", "replace")
-        table = getattr(self._broker_ref().dispatcher, "table", None)
+        table = getattr(self.broker_ref().dispatcher, "table", None)
         if table is None or name not in table.sources():
             return None
         endpoint = self._plain_endpoints.get(name)
         if endpoint is None:
-            endpoint = PlainEndpoint(self._broker_ref, bare_source(name))
+            endpoint = PlainEndpoint(self.broker_ref, bare_source(name))
             self._plain_endpoints[name] = endpoint
         return endpoint
 
@@ -398,15 +442,10 @@ def make_site(
     max_body_bytes: int,
     admin: AdminHandler | None = None,
     mounts: Mapping[bytes, resource.Resource] | None = None,
-) -> server.Site:
+) -> BrokerSite:
     """The Twisted site serving the broker."""
-    request_class = type(
-        "BrokerRequest", (LimitedRequest,), {"max_body_bytes": max_body_bytes}
-    )
-    site = server.Site(
-        Root(broker_ref, status, admin, mounts),
-        requestFactory=request_class,
-        parsePOSTFormSubmission=False,
+    site = BrokerSite(
+        Root(broker_ref, status, admin, mounts), max_body_bytes=max_body_bytes
     )
     site.protocol = BrokerChannel  # type: ignore[assignment]
     site.displayTracebacks = False
