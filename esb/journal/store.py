@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 
+from esb import engines
 from esb.journal import _queries, migrate
 from esb.journal.errors import JournalError
 from esb.journal.records import (
@@ -44,15 +44,10 @@ from esb.message import Party
 
 T = TypeVar("T")
 
-Synchronous = Literal["FULL", "NORMAL"]
+Synchronous = engines.Synchronous
 
 JOURNAL_FILE = "journal.sqlite3"
 DATABASE_URL_VARIABLE = "EMO_DATABASE_URL"
-
-# The execution option that makes a SQLite transaction BEGIN IMMEDIATE: a
-# writer takes the write lock at its start, so it waits for another writer
-# (an operator's command) under busy_timeout instead of failing on upgrade.
-_WRITER_OPTION = "emo_journal_writer"
 
 
 def journal_url(data_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
@@ -70,42 +65,6 @@ def translated(action: str) -> Iterator[None]:
         yield
     except SQLAlchemyError as exc:
         raise JournalError(f"the journal could not {action}: {exc}") from exc
-
-
-def _sqlite_engine(url: sa.URL, synchronous: Synchronous) -> sa.Engine:
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        # Every connection of an in-memory database is its own database, so
-        # the writer and the readers would not see each other.
-        raise JournalError("the SQLite journal needs a file, not :memory:")
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(
-        url,
-        # Connections move between threads (pool checkouts), never shared.
-        connect_args={"check_same_thread": False, "timeout": 30.0},
-        pool_size=8,
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take BEGIN away from the sqlite3 module's legacy transaction
-        # control, which skips it before SELECT and SAVEPOINT; SQLAlchemy
-        # emits it below (see SQLAlchemy's "Transactions with SQLite").
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: sa.Connection) -> None:
-        if connection.get_execution_options().get(_WRITER_OPTION):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.exec_driver_sql("BEGIN")
-
-    return engine
 
 
 class Journal:
@@ -126,20 +85,13 @@ class Journal:
         first schema of the connection's search_path.
         """
         with translated(f"open {url}"):
-            parsed = sa.make_url(url)
-            backend = parsed.get_backend_name()
-            if backend == "sqlite":
-                engine = _sqlite_engine(parsed, synchronous)
-            elif backend == "postgresql":
-                engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=8)
-            else:
-                raise JournalError(f"the journal does not support {backend} databases")
             try:
-                with engine.connect() as connection:
-                    migrate.upgrade(connection)
-            except BaseException:
-                engine.dispose()
-                raise
+                engine = engines.make_engine(
+                    url, owner="the journal", synchronous=synchronous
+                )
+            except ValueError as exc:
+                raise JournalError(str(exc)) from exc
+            engine = engines.migrated(engine, migrate.upgrade)
         return cls(engine)
 
     def close(self) -> None:
@@ -154,9 +106,14 @@ class Journal:
     # -- writes --------------------------------------------------------------
 
     def writer_connection(self) -> sa.Connection:
-        """A connection for the one thread that writes; the caller closes it."""
+        """A connection for the one thread that writes; the caller closes it.
+
+        On SQLite its transactions begin with BEGIN IMMEDIATE: the writer
+        takes the write lock at their start, so it waits for another writer
+        (an operator's command) under busy_timeout instead of failing.
+        """
         with translated("connect"):
-            return self.engine.connect().execution_options(**{_WRITER_OPTION: True})
+            return engines.for_writers(self.engine).connect()
 
     def write(self, write: Callable[[Transaction], T]) -> T:
         """Run one write in a transaction of its own and commit it.

@@ -41,7 +41,7 @@ from registers.klantregister.entiteiten import (
 from registers.klantregister.kennisgeving import Uitkomst
 from registers.klantregister.objecten import Gegevens, read_object
 from registers.klantregister.store import Bron
-from registers.klantregister.stuf import STUF, children, is_nil, local
+from registers.stuf import STUF, children, is_nil, local
 
 # The gerelateerde of a ZKN betrokkene, and the entiteit it is.
 _GERELATEERDEN: dict[str, Entiteit] = {

@@ -14,35 +14,31 @@ to the folder the broker runs in). PostgreSQL is
 :meth:`Database.read` runs a vraag in one transaction; :meth:`Database.write`
 a change. On SQLite a write starts with ``BEGIN IMMEDIATE``: it takes the
 write lock at once (waiting under the busy timeout for another writer)
-instead of failing halfway when a read turns into a write.
-The statements nearly every message runs go through the driver's cursor
-(:func:`run`, :meth:`Database.first`). Database errors leave as StUF faults
+instead of failing halfway when a read turns into a write (the set-up the
+journal and the zaakregister share: :mod:`esb.engines`). The statements
+nearly every message runs go through the driver's cursor (:func:`run`,
+:meth:`Database.first`). Database errors leave as StUF faults
 with plek ``server``, and never with the SQL text, which may quote a BSN.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.exc import (
-    DBAPIError,
-    IntegrityError,
-    OperationalError,
-    SQLAlchemyError,
-)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from esb import alembic_env as migrations_env
-from esb.errors import StufFault
+from esb import engines
+from esb.engines import driver_errors
+from registers.database import faults
 
 T = TypeVar("T")
 
@@ -50,8 +46,6 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "klantregister_alembic_version"
 ENVIRONMENT_URL = "EMO_KLANTREGISTER_URL"
 DEFAULT_URL = "sqlite:///./var/klantregister.db"
-
-_WRITER = "klantregister_writer"
 
 
 class Conflict(Exception):
@@ -79,69 +73,33 @@ def current_revision(connection: sa.Connection) -> str | None:
     return migrations_env.current_revision(connection, VERSION_TABLE)
 
 
-def _sqlite_engine(url: sa.URL, pool_size: int) -> sa.Engine:
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        # Each connection to :memory: would be a register of its own.
-        raise ValueError("the klantregister needs a SQLite file, not :memory:")
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": 30.0},
-        pool_size=pool_size,
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide when BEGIN is sent.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # WAL with NORMAL survives a crash of the process; only a power cut
-        # may lose the last transactions, which the broker then delivers again.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: sa.Connection) -> None:
-        writer = connection.get_execution_options().get(_WRITER)
-        # Straight to the driver: exec_driver_sql's own work costs more than
-        # the BEGIN, and every transaction begins.
-        with _driver_errors(connection.dialect):
-            cursor = connection.connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE" if writer else "BEGIN")
-            cursor.close()
-
-    return engine
-
-
 class Database:
     """The klantregister's engine and the transactions on it."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._writer = engine.execution_options(**{_WRITER: True})
-        self._write_turn = _write_turn(engine)
+        self._writer = engines.for_writers(engine)
+        self._write_turn = engines.write_turn(engine)
+        self._translated = faults(
+            "klantregister",
+            details=lambda exc: (
+                f"fout in de database van het klantregister ({type(exc).__name__})"
+            ),
+        )
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 8) -> Database:
         """Connect to ``url`` and migrate it to the newest schema."""
-        parsed = sa.make_url(url)
-        backend = parsed.get_backend_name()
-        if backend == "sqlite":
-            engine = _sqlite_engine(parsed, pool_size)
-        elif backend == "postgresql":
-            engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size)
-        else:
-            raise ValueError(f"the klantregister does not support {backend} databases")
-        try:
-            with engine.connect() as connection:
-                upgrade(connection)
-        except BaseException:
-            engine.dispose()
-            raise
-        return cls(engine)
+        engine = engines.make_engine(
+            url,
+            owner="the klantregister",
+            # WAL with NORMAL survives a crash of the process; only a power
+            # cut may lose the last transactions, which the broker then
+            # delivers again.
+            synchronous="NORMAL",
+            pool_size=pool_size,
+        )
+        return cls(engines.migrated(engine, upgrade))
 
     @property
     def dialect(self) -> str:
@@ -152,7 +110,7 @@ class Database:
 
     def read(self, work: Callable[[sa.Connection], T]) -> T:
         """Run ``work`` in a transaction that changes nothing."""
-        with _translated(), self.engine.connect() as connection:
+        with self._translated, self.engine.connect() as connection:
             with connection.begin():
                 return work(connection)
 
@@ -165,7 +123,7 @@ class Database:
         is a transaction of its own; on PostgreSQL the pool rolls back the
         one the driver began when the connection returns to it."""
         dialect = self.engine.dialect
-        with _translated(), _driver_errors(dialect):
+        with self._translated, driver_errors(dialect):
             connection = self.engine.raw_connection()
             try:
                 return _run(connection, dialect, statement, parameters)
@@ -182,7 +140,7 @@ class Database:
         for attempt in range(1, attempts + 1):
             try:
                 with (
-                    _translated(),
+                    self._translated,
                     self._write_turn,
                     self._writer.connect() as connection,
                 ):
@@ -196,7 +154,7 @@ class Database:
     @contextmanager
     def batch(self) -> Iterator[sa.Connection]:
         """One write transaction for a batch of work (the import's)."""
-        with _translated(), self._write_turn, self._writer.connect() as connection:
+        with self._translated, self._write_turn, self._writer.connect() as connection:
             with connection.begin():
                 yield connection
 
@@ -225,7 +183,7 @@ def run(
     if not connection.in_transaction():
         # Without one, SQLite would commit each statement on its own.
         raise RuntimeError("run() needs a transaction: Database.read or write")
-    with _driver_errors(connection.dialect):
+    with driver_errors(connection.dialect):
         return _run(connection.connection, connection.dialect, statement, parameters)
 
 
@@ -274,51 +232,3 @@ def _run(
         return row
     finally:
         cursor.close()
-
-
-@contextmanager
-def _driver_errors(dialect: sa.Dialect) -> Iterator[None]:
-    """The driver's errors as SQLAlchemy's (an IntegrityError stays one, for
-    Database.write's second attempt), never with the parameters: a BSN."""
-    error = dialect.loaded_dbapi.Error
-    try:
-        yield
-    except error as exc:
-        raise DBAPIError.instance(
-            None, None, exc, error, hide_parameters=True, dialect=dialect
-        ) from exc
-
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except IntegrityError:
-        raise
-    except OperationalError as exc:
-        # Locked, full or unreachable: trying again later can help.
-        raise StufFault(
-            "StUF058",
-            "Klantregister tijdelijk niet beschikbaar",
-            plek="server",
-            details="de database van het klantregister antwoordt niet; probeer "
-            "het later opnieuw",
-        ) from exc
-    except SQLAlchemyError as exc:
-        raise StufFault(
-            "StUF058",
-            "Klantregister kon het bericht niet verwerken",
-            plek="server",
-            details=f"fout in de database van het klantregister ({type(exc).__name__})",
-        ) from exc
-
-
-def _write_turn(engine: sa.Engine) -> AbstractContextManager[object]:
-    """What a writer holds around its transaction: on SQLite a lock, so the
-    threads of this process take turns in the order they came instead of
-    polling SQLite's write lock (its busy handler sleeps up to 100 ms between
-    tries, which made 20 concurrent writers crawl); PostgreSQL locks rows.
-    """
-    if engine.dialect.name == "sqlite":
-        return threading.RLock()
-    return nullcontext()

@@ -46,15 +46,7 @@ from lxml import etree
 from esb.answers import stuf_tijdstip
 from registers.klantregister.entiteiten import Entiteit
 from registers.klantregister.objecten import Gegevens, write_object
-from registers.klantregister.stuf import (
-    BG,
-    ENTITEITTYPE,
-    NO_VALUE,
-    STUF,
-    XSI_NIL,
-    local,
-    sub,
-)
+from registers.stuf import BG, ENTITEITTYPE, NO_VALUE, STUF, local, nil, sub
 
 # Elements of a CorrespondentieAdresGrp that its -historie form lacks.
 _NOT_IN_HISTORIE_ADRES = frozenset(
@@ -268,9 +260,7 @@ def _eind(tijdvak: etree._Element, eind: str | None) -> None:
     if eind is None:
         # Required and nillable: the period has not ended (StUF 03.01
         # noValue geenWaarde).
-        element = sub(tijdvak, STUF + "eindGeldigheid")
-        element.set(XSI_NIL, "true")
-        element.set(NO_VALUE, "geenWaarde")
+        nil(tijdvak, STUF + "eindGeldigheid")
     else:
         sub(tijdvak, STUF + "eindGeldigheid", eind)
 

@@ -47,16 +47,8 @@ from registers.klantregister import nummers, store
 from registers.klantregister.entiteiten import Entiteit
 from registers.klantregister.objecten import Gegevens, Gelezen, read_object
 from registers.klantregister.store import Bron, Subject
-from registers.klantregister.stuf import (
-    IND_ONVOLLEDIGE_DATUM,
-    child,
-    children,
-    is_nil,
-    line,
-    path,
-    text,
-    where,
-)
+from registers.klantregister.stuf import IND_ONVOLLEDIGE_DATUM, line, where
+from registers.stuf import child, children, is_nil, path, text
 
 MUTATIESOORTEN = ("T", "W", "V", "C")
 

@@ -31,22 +31,25 @@ from registers.klantregister.entiteiten import (
     Node,
 )
 from registers.klantregister.stuf import (
+    EXACT,
+    IND_ONVOLLEDIGE_DATUM,
+    first_children,
+    line,
+    where,
+)
+from registers.stuf import (
     ABSENT,
     BG,
     ENTITEITTYPE,
-    EXACT,
-    IND_ONVOLLEDIGE_DATUM,
     SCOPE,
     STUF,
     children,
-    first_children,
+    has_content,
     is_nil,
-    line,
     local,
     nil,
     read,
     sub,
-    where,
 )
 
 Gegevens = dict[str, str | None]
@@ -282,7 +285,7 @@ def unsupported(element: etree._Element, layout: Layout) -> list[etree._Element]
         match = known.get(local(item))
         if isinstance(match, Group):
             found.extend(unsupported(item, tuple(match.nodes)))
-        elif match is None and _has_value(item):
+        elif match is None and has_content(item):
             found.append(item)
     return found
 
@@ -296,14 +299,6 @@ def flat(nodes: Iterable[Node]) -> Iterator[Leaf | Group]:
         elif isinstance(node, Choice):
             for option in node.options:
                 yield from flat(option)
-
-
-def _has_value(element: etree._Element) -> bool:
-    if is_nil(element):
-        return False
-    if (element.text or "").strip():
-        return True
-    return any(_has_value(c) for c in children(element))
 
 
 # Writing --------------------------------------------------------------------

@@ -69,18 +69,8 @@ from registers.klantregister.objecten import (
     unsupported,
     write_object,
 )
-from registers.klantregister.stuf import (
-    BG,
-    NSMAP,
-    STUF,
-    child,
-    line,
-    local,
-    path,
-    sub,
-    text,
-    where,
-)
+from registers.klantregister.stuf import NSMAP, line, where
+from registers.stuf import BG, STUF, child, local, path, sub, text
 
 DEFAULT_MAXIMUM = 15
 MAXIMUM = 1000

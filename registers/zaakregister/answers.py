@@ -18,15 +18,17 @@ such a form.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Literal, NamedTuple
 
 from lxml import etree
 
 from esb.answers import REFNUMMER_MAX, fits_systeem, stuf_tijdstip
 from esb.message import Party, Stuurgegevens
+from registers.stuf import BG, ENTITEITTYPE, STUF, child, local, nil, sub
 from registers.zaakregister.model import (
     Besluit,
     Document,
@@ -35,23 +37,23 @@ from registers.zaakregister.model import (
     Zaak,
     ZaakDocument,
 )
-from registers.zaakregister.parse import BESLUIT_ELEMENTS
+from registers.zaakregister.parse import (
+    BESLUIT_ELEMENTS,
+    DOCUMENT_ELEMENTS,
+    STATUSTYPE_ELEMENTS,
+    ZAAK_ELEMENTS,
+    ZAAK_GROUPS,
+    ZAAKDOCUMENT_ELEMENTS,
+)
 from registers.zaakregister.stuf import (
-    BG,
-    ENTITEITTYPE,
     FUNCTIE,
     NSMAP,
     NSMAP_ZDS,
-    STUF,
     ZDS,
     ZKN,
-    child,
     datum,
     entity,
-    local,
-    nil,
     optional,
-    sub,
 )
 
 Flavour = Literal["zds-1.2", "zds-1.1"]
@@ -78,6 +80,12 @@ class Verwant(NamedTuple):
     identificatie: str
     omschrijving: str | None
 
+
+# What GeefZaakdocumentLezen-EDC-antwoord (ZDS 1.2) demands of a document
+# besides its inhoud, whatever the scope: nil when unknown.
+DOCUMENT_DEMANDED = frozenset(
+    {"creatiedatum", "titel", "formaat", "taal", "vertrouwelijkAanduiding", "auteur"}
+)
 
 # Relations to other zaken, in ZAK-antwoord order, with their entiteittype.
 ZAAKRELATIES: tuple[tuple[str, str], ...] = (
@@ -191,15 +199,14 @@ def du02_identificatie(
     """genereerZaakIdentificatie_Du02 or genereerDocumentIdentificatie_Du02."""
     name = "Zaak" if kind == "zaak" else "Document"
     namespace = ZDS if flavour == "zds-1.2" else ZKN
-    bericht = _bericht(f"{namespace}genereer{name}Identificatie_Du02", flavour)
-    stuurgegevens(
-        bericht,
-        namespace + "stuurgegevens",
-        "Du02",
+    bericht = _du02(
+        namespace,
+        f"genereer{name}Identificatie_Du02",
+        f"genereer{name}identificatie",
         request,
         system,
-        functie=f"genereer{name}identificatie",
-        now=now,
+        flavour,
+        now,
     )
     element = entity(bericht, namespace + kind, "ZAK" if kind == "zaak" else "EDC")
     element.set(FUNCTIE, "entiteit")
@@ -224,15 +231,8 @@ def du02_bewerken(
         namespace, name = ZDS, "geefZaakdocumentBewerken_Du02"
     else:
         namespace, name = ZKN, "geefZaakdocumentbewerken_Du02"
-    bericht = _bericht(namespace + name, flavour)
-    stuurgegevens(
-        bericht,
-        namespace + "stuurgegevens",
-        "Du02",
-        request,
-        system,
-        functie="geefZaakdocumentbewerken",
-        now=now,
+    bericht = _du02(
+        namespace, name, "geefZaakdocumentbewerken", request, system, flavour, now
     )
     parameters = sub(bericht, namespace + "parameters")
     # ZDS:Parameters-zs-dms declares its children in the zds0120 namespace
@@ -243,6 +243,29 @@ def du02_bewerken(
     # ParametersAntwoord-gzdb holds only an optional indicatorAfnemerIndicatie.
     sub(edc, ZKN + "parameters")
     sub(edc, ZKN + "antwoord").append(document)
+    return bericht
+
+
+def _du02(
+    namespace: str,
+    name: str,
+    functie: str,
+    request: Stuurgegevens,
+    system: Party,
+    flavour: Flavour,
+    now: float | None,
+) -> etree._Element:
+    """A Du02 bericht with its stuurgegevens, both in ``namespace``."""
+    bericht = _bericht(namespace + name, flavour)
+    stuurgegevens(
+        bericht,
+        namespace + "stuurgegevens",
+        "Du02",
+        request,
+        system,
+        functie=functie,
+        now=now,
+    )
     return bericht
 
 
@@ -271,38 +294,18 @@ def zaak_object(
     element = etree.Element(tag)
     element.set(ENTITEITTYPE, "ZAK")
     sub(element, ZKN + "identificatie", zaak.identificatie)
-    optional(element, ZKN + "omschrijving", zaak.omschrijving)
-    optional(element, ZKN + "toelichting", zaak.toelichting)
+    _fields(element, zaak, _zaak_elements("omschrijving", "toelichting"))
     for kenmerk in zaak.kenmerken:
         group = sub(element, ZKN + "kenmerk")
         _value_or_nil(group, ZKN + "kenmerk", kenmerk.kenmerk)
         _value_or_nil(group, ZKN + "bron", kenmerk.bron)
     for fragment in json.loads(zaak.andere_zaakobjecten or "[]"):
         element.append(_zaakobject(fragment, complete=form == "details"))
-    if zaak.resultaat_omschrijving or zaak.resultaat_toelichting:
-        resultaat = sub(element, ZKN + "resultaat")
-        optional(resultaat, ZKN + "omschrijving", zaak.resultaat_omschrijving)
-        optional(resultaat, ZKN + "toelichting", zaak.resultaat_toelichting)
-    optional(element, ZKN + "startdatum", zaak.startdatum)
-    optional(element, ZKN + "registratiedatum", zaak.registratiedatum)
-    optional(element, ZKN + "publicatiedatum", zaak.publicatiedatum)
-    optional(element, ZKN + "einddatumGepland", zaak.einddatum_gepland)
-    optional(element, ZKN + "uiterlijkeEinddatum", zaak.uiterlijke_einddatum)
-    optional(element, ZKN + "einddatum", zaak.einddatum)
-    if zaak.opschorting_indicatie or zaak.opschorting_reden:
-        group = sub(element, ZKN + "opschorting")
-        _value_or_nil(group, ZKN + "indicatie", zaak.opschorting_indicatie)
-        _value_or_nil(group, ZKN + "reden", zaak.opschorting_reden)
-    if zaak.verlenging_duur or zaak.verlenging_reden:
-        group = sub(element, ZKN + "verlenging")
-        _value_or_nil(group, ZKN + "duur", zaak.verlenging_duur)
-        _value_or_nil(group, ZKN + "reden", zaak.verlenging_reden)
-    optional(element, ZKN + "betalingsIndicatie", zaak.betalingsindicatie)
-    optional(element, ZKN + "laatsteBetaaldatum", zaak.laatste_betaaldatum)
-    optional(element, ZKN + "archiefnominatie", zaak.archiefnominatie)
-    optional(element, ZKN + "datumVernietigingDossier", zaak.datum_vernietiging_dossier)
-    optional(element, ZKN + "zaakniveau", zaak.zaakniveau)
-    optional(element, ZKN + "deelzakenIndicatie", zaak.deelzaken_indicatie)
+    _group(element, zaak, "resultaat", required=False)
+    _fields(element, zaak, _zaak_elements("startdatum", "einddatum"))
+    _group(element, zaak, "opschorting", required=True)
+    _group(element, zaak, "verlenging", required=True)
+    _fields(element, zaak, _zaak_elements("betalingsIndicatie", "deelzakenIndicatie"))
 
     if zaak.zaaktype_code or zaak.zaaktype_omschrijving:
         relation = entity(element, ZKN + "isVan", "ZAKZKT")
@@ -354,8 +357,7 @@ def besluit_element(besluit: Besluit) -> etree._Element:
     element = etree.Element(ZKN + "leidtTot")
     element.set(ENTITEITTYPE, "ZAKBSL")
     gerelateerde = entity(element, ZKN + "gerelateerde", "BSL")
-    for name, column in BESLUIT_ELEMENTS:
-        optional(gerelateerde, ZKN + name, getattr(besluit, column))
+    _fields(gerelateerde, besluit, BESLUIT_ELEMENTS)
     return element
 
 
@@ -364,6 +366,39 @@ def _value_or_nil(parent: etree._Element, tag: str, text: str | None) -> None:
         sub(parent, tag, text)
     else:
         nil(parent, tag)
+
+
+def _fields(
+    parent: etree._Element,
+    source: object,
+    elements: Iterable[tuple[str, str]],
+    demanded: Collection[str] = (),
+) -> None:
+    """The columns of ``source`` as ZKN elements, by ``elements`` (element,
+    column; parse's tables, in schema order): those ``demanded`` go out nil
+    when unknown, the others only with a value."""
+    for name, column in elements:
+        write = _value_or_nil if name in demanded else optional
+        write(parent, ZKN + name, getattr(source, column))
+
+
+@functools.cache
+def _zaak_elements(first: str, last: str) -> tuple[tuple[str, str], ...]:
+    """ZAK's own elements from ``first`` to ``last`` (parse's table, in
+    schema order): ZAK-antwoord puts kenmerk, anderZaakObject and the groups
+    between them."""
+    names = [name for name, _ in ZAAK_ELEMENTS]
+    return ZAAK_ELEMENTS[names.index(first) : names.index(last) + 1]
+
+
+def _group(parent: etree._Element, zaak: Zaak, tag: str, *, required: bool) -> None:
+    """A ZAK group (resultaat, opschorting, verlenging) when any of its
+    parts has a value; ``required`` parts go out nil when unknown."""
+    parts = ZAAK_GROUPS[tag]
+    if not any(getattr(zaak, column) for _, column in parts):
+        return
+    demanded = [name for name, _ in parts] if required else ()
+    _fields(sub(parent, ZKN + tag), zaak, parts, demanded)
 
 
 def _zaakobject(fragment: str, *, complete: bool) -> etree._Element:
@@ -394,6 +429,10 @@ def _laatste(zaak: Zaak) -> Status | None:
     return ordered[0] if ordered else None
 
 
+# What STT-ZAKSTT-antwoord demands of the statustype: nil when unknown.
+_STATUSTYPE_DEMANDED = frozenset({"zkt.omschrijving", "volgnummer"})
+
+
 def status_element(status: Status, *, laatste: bool) -> etree._Element:
     """A heeft (ZAKSTT-antwoord) with its statustype and who set it.
 
@@ -403,12 +442,7 @@ def status_element(status: Status, *, laatste: bool) -> etree._Element:
     relation = etree.Element(ZKN + "heeft")
     relation.set(ENTITEITTYPE, "ZAKSTT")
     statustype = entity(relation, ZKN + "gerelateerde", "STT")
-    optional(statustype, ZKN + "zkt.code", status.zkt_code)
-    _value_or_nil(statustype, ZKN + "zkt.omschrijving", status.zkt_omschrijving)
-    _value_or_nil(statustype, ZKN + "volgnummer", status.volgnummer)
-    optional(statustype, ZKN + "code", status.code)
-    optional(statustype, ZKN + "omschrijving", status.omschrijving)
-    optional(statustype, ZKN + "ingangsdatumObject", status.ingangsdatum)
+    _fields(statustype, status, STATUSTYPE_ELEMENTS, _STATUSTYPE_DEMANDED)
     _value_or_nil(relation, ZKN + "toelichting", status.toelichting)
     _value_or_nil(relation, ZKN + "datumStatusGezet", status.datum_status_gezet)
     sub(relation, ZKN + "indicatieLaatsteStatus", "J" if laatste else "N")
@@ -416,17 +450,15 @@ def status_element(status: Status, *, laatste: bool) -> etree._Element:
         gezet_door = entity(relation, ZKN + "isGezetDoor", "ZAKSTTBTR")
         gerelateerde = sub(gezet_door, ZKN + "gerelateerde")
         if status.gezet_door_soort == "medewerker":
-            medewerker = entity(gerelateerde, ZKN + "medewerker", "MDW")
-            optional(medewerker, ZKN + "identificatie", status.gezet_door_identificatie)
-            optional(medewerker, ZKN + "achternaam", status.gezet_door_naam)
-            optional(medewerker, ZKN + "voorletters", status.gezet_door_voorletters)
-            optional(
-                medewerker, ZKN + "voorvoegselAchternaam", status.gezet_door_voorvoegsel
+            gezet = _medewerker(
+                status.gezet_door_identificatie,
+                status.gezet_door_naam,
+                status.gezet_door_voorletters,
+                status.gezet_door_voorvoegsel,
             )
         else:
-            eenheid = entity(gerelateerde, ZKN + "organisatorischeEenheid", "OEH")
-            optional(eenheid, ZKN + "identificatie", status.gezet_door_identificatie)
-            optional(eenheid, ZKN + "naam", status.gezet_door_naam)
+            gezet = _eenheid(status.gezet_door_identificatie, status.gezet_door_naam)
+        gerelateerde.append(gezet)
         optional(gezet_door, ZKN + "rolOmschrijving", status.rol_omschrijving)
         optional(
             gezet_door,
@@ -454,11 +486,7 @@ def betrokkene_element(rol: Rol) -> etree._Element:
     soort = rol.soort or ""
     if soort == "natuurlijkPersoon":
         element = _entity_element(ZKN + soort, "NPS")
-        if rol.bsn:
-            sub(element, BG + "inp.bsn", rol.bsn)
-            _authentiek(element, rol.authentiek)
-        elif rol.anp_identificatie:
-            sub(element, BG + "anp.identificatie", rol.anp_identificatie)
+        _nummer(element, rol)
         optional(element, BG + "geslachtsnaam", rol.naam)
         optional(element, BG + "voorvoegselGeslachtsnaam", rol.voorvoegsel)
         optional(element, BG + "voorletters", rol.voorletters)
@@ -468,11 +496,7 @@ def betrokkene_element(rol: Rol) -> etree._Element:
         _adres(element, rol.adres, "verblijfsadres")
     elif soort == "nietNatuurlijkPersoon":
         element = _entity_element(ZKN + soort, "NNP")
-        if rol.rsin:
-            sub(element, BG + "inn.nnpId", rol.rsin)
-            _authentiek(element, rol.authentiek)
-        elif rol.ann_identificatie:
-            sub(element, BG + "ann.identificatie", rol.ann_identificatie)
+        _nummer(element, rol)
         optional(element, BG + "statutaireNaam", rol.naam)
         optional(element, BG + "inn.rechtsvorm", rol.rechtsvorm)
         _adres(element, rol.adres, "bezoekadres")
@@ -484,21 +508,65 @@ def betrokkene_element(rol: Rol) -> etree._Element:
         optional(element, BG + "handelsnaam", rol.naam)
         _adres(element, rol.adres, "verblijfsadres")
     elif soort == "medewerker":
-        element = _entity_element(ZKN + soort, "MDW")
-        optional(element, ZKN + "identificatie", rol.identificatie)
-        optional(element, ZKN + "achternaam", rol.naam)
-        optional(element, ZKN + "voorletters", rol.voorletters)
-        optional(element, ZKN + "voorvoegselAchternaam", rol.voorvoegsel)
+        element = _medewerker(
+            rol.identificatie, rol.naam, rol.voorletters, rol.voorvoegsel
+        )
     else:
-        element = _entity_element(ZKN + "organisatorischeEenheid", "OEH")
-        optional(element, ZKN + "identificatie", rol.identificatie)
-        optional(element, ZKN + "naam", rol.naam)
+        element = _eenheid(rol.identificatie, rol.naam)
     return element
 
 
 def _entity_element(tag: str, entiteittype: str) -> etree._Element:
     element = etree.Element(tag)
     element.set(ENTITEITTYPE, entiteittype)
+    return element
+
+
+# A person's number in a basisregistratie (BSN, RSIN) and, for one without,
+# the number it has outside them: (element, column) of each, per soort.
+_NUMMERS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "natuurlijkPersoon": (
+        ("inp.bsn", "bsn"),
+        ("anp.identificatie", "anp_identificatie"),
+    ),
+    "nietNatuurlijkPersoon": (
+        ("inn.nnpId", "rsin"),
+        ("ann.identificatie", "ann_identificatie"),
+    ),
+}
+
+
+def _nummer(element: etree._Element, rol: Rol) -> None:
+    """The person's number and whether it is authentic; else its other one."""
+    (tag, column), (other_tag, other_column) = _NUMMERS[rol.soort or ""]
+    if nummer := getattr(rol, column):
+        sub(element, BG + tag, nummer)
+        _authentiek(element, rol.authentiek)
+    elif other := getattr(rol, other_column):
+        sub(element, BG + other_tag, other)
+
+
+def _medewerker(
+    identificatie: str | None,
+    achternaam: str | None,
+    voorletters: str | None,
+    voorvoegsel: str | None,
+) -> etree._Element:
+    """A medewerker (MDW-antwoord): a betrokkene, or who set a status."""
+    element = _entity_element(ZKN + "medewerker", "MDW")
+    optional(element, ZKN + "identificatie", identificatie)
+    optional(element, ZKN + "achternaam", achternaam)
+    optional(element, ZKN + "voorletters", voorletters)
+    optional(element, ZKN + "voorvoegselAchternaam", voorvoegsel)
+    return element
+
+
+def _eenheid(identificatie: str | None, naam: str | None) -> etree._Element:
+    """An organisatorische eenheid (OEH-antwoord): a betrokkene, or who set
+    a status."""
+    element = _entity_element(ZKN + "organisatorischeEenheid", "OEH")
+    optional(element, ZKN + "identificatie", identificatie)
+    optional(element, ZKN + "naam", naam)
     return element
 
 
@@ -522,34 +590,30 @@ def zaakdocument_element(koppeling: ZaakDocument, *, form: Form) -> etree._Eleme
     relation = etree.Element(ZKN + "heeftRelevant")
     relation.set(ENTITEITTYPE, "ZAKEDC")
     gerelateerde = entity(relation, ZKN + "gerelateerde", "EDC")
-    _document_fields(gerelateerde, koppeling.document)
-    optional(relation, ZKN + "titel", koppeling.titel)
-    optional(relation, ZKN + "beschrijving", koppeling.beschrijving)
-    if form == "documenten":
-        # GeefLijstZaakDocumenten-ZAKEDC-antwoord requires registratiedatum.
-        _value_or_nil(relation, ZKN + "registratiedatum", koppeling.registratiedatum)
-    else:
-        optional(relation, ZKN + "registratiedatum", koppeling.registratiedatum)
-    optional(relation, ZKN + "stt.volgnummer", koppeling.stt_volgnummer)
-    optional(relation, ZKN + "stt.omschrijving", koppeling.stt_omschrijving)
+    _document_fields(gerelateerde, koppeling.document, ())
+    optional(gerelateerde, ZKN + "link", koppeling.document.link)
+    # GeefLijstZaakDocumenten-ZAKEDC-antwoord requires registratiedatum.
+    demanded = ("registratiedatum",) if form == "documenten" else ()
+    _fields(relation, koppeling, _KOPPELING_ELEMENTS, demanded)
     return relation
 
 
-def _document_fields(parent: etree._Element, document: Document) -> None:
+# EDC-antwoord's elements from dct.omschrijving to auteur; the link follows.
+_DOCUMENT_ELEMENTS = tuple(e for e in DOCUMENT_ELEMENTS if e[0] != "link")
+# What a relation between a zaak and a document says of itself (ZAKEDC,
+# EDCZAK), titel to stt.omschrijving; EDCZAK adds sta.datumStatusGezet.
+_KOPPELING_ELEMENTS = tuple(
+    e for e in ZAAKDOCUMENT_ELEMENTS if e[0] != "sta.datumStatusGezet"
+)
+
+
+def _document_fields(
+    parent: etree._Element, document: Document, demanded: Collection[str]
+) -> None:
+    """A document's identificatie to auteur; those ``demanded`` go out nil
+    when unknown."""
     sub(parent, ZKN + "identificatie", document.identificatie)
-    optional(parent, ZKN + "dct.omschrijving", document.dct_omschrijving)
-    optional(parent, ZKN + "creatiedatum", document.creatiedatum)
-    optional(parent, ZKN + "ontvangstdatum", document.ontvangstdatum)
-    optional(parent, ZKN + "titel", document.titel)
-    optional(parent, ZKN + "beschrijving", document.beschrijving)
-    optional(parent, ZKN + "formaat", document.formaat)
-    optional(parent, ZKN + "taal", document.taal)
-    optional(parent, ZKN + "versie", document.versie)
-    optional(parent, ZKN + "status", document.status)
-    optional(parent, ZKN + "verzenddatum", document.verzenddatum)
-    optional(parent, ZKN + "vertrouwelijkAanduiding", document.vertrouwelijk_aanduiding)
-    optional(parent, ZKN + "auteur", document.auteur)
-    optional(parent, ZKN + "link", document.link)
+    _fields(parent, document, _DOCUMENT_ELEMENTS, demanded)
 
 
 # The elements each ZDS 1.2 form keeps, and the ones it demands.
@@ -576,8 +640,7 @@ def shape(element: etree._Element, form: Form) -> etree._Element:
     for name, entiteittype in demanded:
         if child(element, name) is None:
             # Nothing to give: StUF 03.01 section 3.3.4, an empty relation.
-            nil(element, ZKN + name)
-            element[-1].set(ENTITEITTYPE, entiteittype)
+            nil(element, ZKN + name).set(ENTITEITTYPE, entiteittype)
     return element
 
 
@@ -600,21 +663,7 @@ def document_object(
     """
     element = etree.Element(tag)
     element.set(ENTITEITTYPE, "EDC")
-    sub(element, ZKN + "identificatie", document.identificatie)
-    optional(element, ZKN + "dct.omschrijving", document.dct_omschrijving)
-    _value_or_nil(element, ZKN + "creatiedatum", document.creatiedatum)
-    optional(element, ZKN + "ontvangstdatum", document.ontvangstdatum)
-    _value_or_nil(element, ZKN + "titel", document.titel)
-    optional(element, ZKN + "beschrijving", document.beschrijving)
-    _value_or_nil(element, ZKN + "formaat", document.formaat)
-    _value_or_nil(element, ZKN + "taal", document.taal)
-    optional(element, ZKN + "versie", document.versie)
-    optional(element, ZKN + "status", document.status)
-    optional(element, ZKN + "verzenddatum", document.verzenddatum)
-    _value_or_nil(
-        element, ZKN + "vertrouwelijkAanduiding", document.vertrouwelijk_aanduiding
-    )
-    _value_or_nil(element, ZKN + "auteur", document.auteur)
+    _document_fields(element, document, DOCUMENT_DEMANDED)
     sub(element, ZKN + "link", document.link or link)
     if inhoud is not None:
         content = sub(element, ZKN + "inhoud", inhoud())
@@ -630,11 +679,7 @@ def document_object(
         zaak = entity(relation, ZKN + "gerelateerde", "ZAK")
         sub(zaak, ZKN + "identificatie", koppeling.zaak.identificatie)
         optional(zaak, ZKN + "omschrijving", koppeling.zaak.omschrijving)
-        optional(relation, ZKN + "titel", koppeling.titel)
-        optional(relation, ZKN + "beschrijving", koppeling.beschrijving)
-        optional(relation, ZKN + "registratiedatum", koppeling.registratiedatum)
-        optional(relation, ZKN + "stt.volgnummer", koppeling.stt_volgnummer)
-        optional(relation, ZKN + "stt.omschrijving", koppeling.stt_omschrijving)
+        _fields(relation, koppeling, _KOPPELING_ELEMENTS)
         optional(
             relation,
             ZKN + "sta.datumStatusGezet",

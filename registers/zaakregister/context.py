@@ -8,8 +8,10 @@ from pathlib import Path
 
 from lxml import etree
 
+from esb.answers import bv03
 from esb.errors import StufFault
 from esb.message import Identification, Party, Stuurgegevens
+from registers.stuf import child, children
 from registers.zaakregister.answers import Flavour, flavour_of
 from registers.zaakregister.identificaties import (
     DOCUMENT_PATTERN,
@@ -17,7 +19,6 @@ from registers.zaakregister.identificaties import (
     Pattern,
 )
 from registers.zaakregister.inhoud import Later
-from registers.zaakregister.stuf import child, children
 
 # The most objects one vraag returns, whatever maximumAantal asks.
 MAXIMUM_AANTAL = 1000
@@ -109,6 +110,16 @@ def _missing(name: str, operation: str) -> StufFault:
 def referentienummer() -> str:
     """A fresh referentienummer for an answer (32 characters, within 40)."""
     return uuid.uuid4().hex
+
+
+def bevestiging(request: Request, config: Config) -> etree._Element:
+    """The Bv03 for a kennisgeving the register carried out."""
+    return bv03(
+        request.stuurgegevens,
+        system=config.system,
+        referentienummer=referentienummer(),
+        now=request.now,
+    )
 
 
 def not_found(kind: str, identificatie: str | None) -> StufFault:

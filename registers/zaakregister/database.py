@@ -6,7 +6,8 @@ database with the broker's journal). Every operation runs in one transaction:
 :meth:`Database.read` for vragen, :meth:`Database.write` for everything that
 changes the register. On SQLite a write transaction starts with ``BEGIN
 IMMEDIATE``: it takes the write lock at once and waits for another writer
-under the busy timeout, instead of failing when a read turns into a write.
+under the busy timeout, instead of failing when a read turns into a write
+(the set-up the journal and the klantregister share: :mod:`esb.engines`).
 """
 
 from __future__ import annotations
@@ -14,19 +15,21 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twisted.logger import Logger
 
 from esb import alembic_env as migrations_env
+from esb import engines
 from esb.errors import StufFault
+from registers.database import faults
 from registers.zaakregister.model import Base, overlong
 
 log = Logger()
@@ -35,9 +38,6 @@ T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "zaakregister_alembic_version"
-
-# The execution option that makes a SQLite transaction BEGIN IMMEDIATE.
-_WRITER_OPTION = "zaakregister_writer"
 
 
 class Conflict(Exception):
@@ -59,50 +59,18 @@ def current_revision(connection: sa.Connection) -> str | None:
     return migrations_env.current_revision(connection, VERSION_TABLE)
 
 
-def _sqlite_engine(url: sa.URL, pool_size: int) -> sa.Engine:
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        # Each connection to :memory: is a database of its own.
-        raise ValueError("the zaakregister needs a SQLite file, not :memory:")
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": 30.0},
-        pool_size=pool_size,
-        # BSNs travel as bound parameters; SQLAlchemy must not quote them in
-        # the texts of its errors, which end up in logs.
-        hide_parameters=True,
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy, not the sqlite3 module, decides when BEGIN is sent.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # WAL with NORMAL survives a crash of the process; a zaak that a
-        # power cut takes with it is one the sender got no answer for.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: sa.Connection) -> None:
-        if connection.get_execution_options().get(_WRITER_OPTION):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.exec_driver_sql("BEGIN")
-
-    return engine
-
-
 class Database:
     """The zaakregister's engine and the transactions on it."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._writer = engine.execution_options(**{_WRITER_OPTION: True})
-        self._write_turn = _write_turn(engine)
+        self._writer = engines.for_writers(engine)
+        self._write_turn = engines.write_turn(engine)
+        self._translated = faults(
+            "zaakregister",
+            details=lambda exc: "fout in de database van het zaakregister",
+            log=log,
+        )
         # Works waiting to share a transaction (write_together); SQLite only.
         self._joining: list[_Joined[Any]] | None = (
             [] if engine.dialect.name == "sqlite" else None
@@ -116,23 +84,18 @@ class Database:
         ``sqlite:///path`` (WAL) or ``postgresql+psycopg://...`` (the tables
         go in the first schema of the connection's search_path).
         """
-        parsed = sa.make_url(url)
-        backend = parsed.get_backend_name()
-        if backend == "sqlite":
-            engine = _sqlite_engine(parsed, pool_size)
-        elif backend == "postgresql":
-            engine = sa.create_engine(
-                parsed, pool_pre_ping=True, pool_size=pool_size, hide_parameters=True
-            )
-        else:
-            raise ValueError(f"the zaakregister does not support {backend} databases")
-        try:
-            with engine.connect() as connection:
-                upgrade(connection)
-        except BaseException:
-            engine.dispose()
-            raise
-        return cls(engine)
+        engine = engines.make_engine(
+            url,
+            owner="the zaakregister",
+            # WAL with NORMAL survives a crash of the process; a zaak that a
+            # power cut takes with it is one the sender got no answer for.
+            synchronous="NORMAL",
+            pool_size=pool_size,
+            # BSNs travel as bound parameters; SQLAlchemy must not quote them
+            # in the texts of its errors, which end up in logs.
+            hide_parameters=True,
+        )
+        return cls(engines.migrated(engine, upgrade))
 
     @property
     def dialect(self) -> str:
@@ -149,7 +112,7 @@ class Database:
 
     def read(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in a read transaction; database errors become faults."""
-        with _translated():
+        with self._translated:
             with self._session(self.engine) as session:
                 return work(session)
 
@@ -159,7 +122,7 @@ class Database:
         A unique constraint broken at commit raises :class:`Conflict`; other
         database errors become a StUF058 fault with plek server.
         """
-        with _translated(), self._write_turn:
+        with self._translated, self._write_turn:
             try:
                 with self._session(self._writer) as session:
                     return work(session)
@@ -193,7 +156,7 @@ class Database:
     def _run_together(self, batch: list[_Joined[Any]]) -> None:
         if len(batch) > 1:
             try:
-                with _translated(), self._session(self._writer) as session:
+                with self._translated, self._session(self._writer) as session:
                     values = [joined.work(session) for joined in batch]
             except Exception:
                 pass  # each again on its own, below
@@ -280,40 +243,3 @@ def _too_long(table: str, column: str, length: int, limit: int) -> StufFault:
         details=f"{table}.{column}: {length} tekens; het "
         f"zaakregister bewaart er ten hoogste {limit}",
     )
-
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except OperationalError as exc:
-        # A locked or unreachable database: trying again later can help.
-        log.error("Zaakregister database unavailable: {error}", error=str(exc))
-        raise StufFault(
-            "StUF058",
-            "Zaakregister tijdelijk niet beschikbaar",
-            plek="server",
-            details="de database van het zaakregister antwoordt niet; "
-            "probeer het later opnieuw",
-        ) from exc
-    except IntegrityError:
-        raise
-    except SQLAlchemyError as exc:
-        log.error("Zaakregister database error: {error}", error=str(exc))
-        raise StufFault(
-            "StUF058",
-            "Zaakregister kon het bericht niet verwerken",
-            plek="server",
-            details="fout in de database van het zaakregister",
-        ) from exc
-
-
-def _write_turn(engine: sa.Engine) -> AbstractContextManager[object]:
-    """What a writer holds around its transaction: on SQLite a lock, so the
-    threads of this process take turns in the order they came instead of
-    polling SQLite's write lock (its busy handler sleeps up to 100 ms between
-    tries, which made 20 concurrent writers crawl); PostgreSQL locks rows.
-    """
-    if engine.dialect.name == "sqlite":
-        return threading.RLock()
-    return nullcontext()

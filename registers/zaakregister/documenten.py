@@ -19,38 +19,23 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.orm import Session, selectinload
 
-from esb.answers import bv03
-from registers.zaakregister import (
-    answers,
-    gebeurtenissen,
-    identificaties,
-    inhoud,
-    parse,
-)
+from registers.stuf import path, text
+from registers.zaakregister import answers, gebeurtenissen, inhoud, parse, zaken
 from registers.zaakregister.blobs import BlobStore
 from registers.zaakregister.context import (
     Config,
     Request,
+    bevestiging,
     not_found,
-    referentienummer,
     refused,
 )
 from registers.zaakregister.model import Document, Zaak, ZaakDocument
 from registers.zaakregister.parse import DocumentGegevens
 from registers.zaakregister.scope import prune
-from registers.zaakregister.stuf import path, text, today
-from registers.zaakregister.zaken import organisatie
+from registers.zaakregister.stuf import today
 
 # What GeefZaakdocumentLezen-EDC-antwoord (ZDS 1.2) demands, whatever the scope.
-_DEMANDED = (
-    "creatiedatum",
-    "titel",
-    "formaat",
-    "taal",
-    "vertrouwelijkAanduiding",
-    "auteur",
-    "inhoud",
-)
+_DEMANDED = answers.DOCUMENT_DEMANDED | {"inhoud"}
 
 
 @dataclass
@@ -76,37 +61,13 @@ def find(session: Session, identificatie: str | None) -> Document:
     raise not_found("document", identificatie)
 
 
-def _bv03(request: Request, config: Config) -> etree._Element:
-    return bv03(
-        request.stuurgegevens,
-        system=config.system,
-        referentienummer=referentienummer(),
-        now=request.now,
-    )
-
-
 # genereerDocumentIdentificatie ---------------------------------------------
 
 
 def genereer_identificatie(
     session: Session, request: Request, config: Config
 ) -> etree._Element:
-    identificatie = identificaties.generate(
-        session,
-        config.document_pattern,
-        "document",
-        organisatie(config, request),
-        identificaties.exists(session, Document.identificatie),
-        now=request.now,
-    )
-    return answers.du02_identificatie(
-        "document",
-        identificatie,
-        request.stuurgegevens,
-        config.system,
-        request.flavour,
-        now=request.now,
-    )
+    return zaken.genereer(session, request, config, "document")
 
 
 # voegZaakdocumentToe, maakZaakdocument --------------------------------------
@@ -203,7 +164,7 @@ def voeg_toe(
             document.identificatie,
         )
     session.add(document)
-    return _bv03(request, config)
+    return bevestiging(request, config)
 
 
 def _set_fields(document: Document, gegevens: DocumentGegevens) -> None:

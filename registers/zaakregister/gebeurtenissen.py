@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from esb.answers import stuf_tijdstip
 from esb.message import Party
+from registers.stuf import ENTITEITTYPE, STUF, local, sub
 from registers.zaakregister import answers
 from registers.zaakregister.context import Request
 from registers.zaakregister.database import Database
@@ -70,15 +71,7 @@ from registers.zaakregister.model import (
     Zaak,
     ZaakDocument,
 )
-from registers.zaakregister.stuf import (
-    ENTITEITTYPE,
-    NSMAP,
-    STUF,
-    VERWERKINGSSOORT,
-    ZKN,
-    local,
-    sub,
-)
+from registers.zaakregister.stuf import NSMAP, VERWERKINGSSOORT, ZKN
 
 # What each soort is in StUF: the message, its mutatiesoort.
 _KENNISGEVING = {

@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from esb.errors import StufFault
-from registers.zaakregister.stuf import (
+from registers.stuf import (
     ABSENT,
-    VERWERKINGSSOORT,
     child,
     children,
-    fragment,
     has_content,
     is_nil,
     local,
@@ -31,6 +29,7 @@ from registers.zaakregister.stuf import (
     read_text,
     text,
 )
+from registers.zaakregister.stuf import VERWERKINGSSOORT, fragment
 
 # ZAK elements with a value of their own, in schema order: element -> column.
 ZAAK_ELEMENTS: tuple[tuple[str, str], ...] = (

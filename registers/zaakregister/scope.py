@@ -20,7 +20,7 @@ from collections.abc import Collection
 
 from lxml import etree
 
-from registers.zaakregister.stuf import SCOPE, children, local
+from registers.stuf import SCOPE, children, local
 
 ALWAYS = frozenset({"identificatie", "gerelateerde", "indicatieLaatsteStatus"})
 

@@ -23,27 +23,28 @@ import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from esb.answers import bv03
 from esb.errors import StufFault
+from registers.stuf import child, is_nil, path, text
 from registers.zaakregister import answers, gebeurtenissen, identificaties, parse
 from registers.zaakregister.answers import Form, Verwant
 from registers.zaakregister.context import (
     Config,
     Request,
+    bevestiging,
     not_found,
-    referentienummer,
     refused,
 )
 from registers.zaakregister.database import check_lengths
 from registers.zaakregister.model import (
     Base,
     Besluit,
+    Document,
     Gebeurtenis,
     Kenmerk,
     Rol,
@@ -60,7 +61,7 @@ from registers.zaakregister.parse import (
     ZaakGegevens,
 )
 from registers.zaakregister.scope import prune
-from registers.zaakregister.stuf import ZKN, child, fragment, is_nil, path, text
+from registers.zaakregister.stuf import ZKN, fragment
 
 LOAD = (
     selectinload(Zaak.statussen),
@@ -129,16 +130,31 @@ def organisatie(config: Config, request: Request) -> str:
 def genereer_identificatie(
     session: Session, request: Request, config: Config
 ) -> etree._Element:
+    return genereer(session, request, config, "zaak")
+
+
+def genereer(
+    session: Session,
+    request: Request,
+    config: Config,
+    kind: Literal["zaak", "document"],
+) -> etree._Element:
+    """genereerZaakIdentificatie or genereerDocumentIdentificatie: a Du02
+    with the next identificatie of ``kind`` that no zaak or document has."""
+    if kind == "zaak":
+        pattern, column = config.zaak_pattern, Zaak.identificatie
+    else:
+        pattern, column = config.document_pattern, Document.identificatie
     identificatie = identificaties.generate(
         session,
-        config.zaak_pattern,
-        "zaak",
+        pattern,
+        kind,
         organisatie(config, request),
-        identificaties.exists(session, Zaak.identificatie),
+        identificaties.exists(session, column),
         now=request.now,
     )
     return answers.du02_identificatie(
-        "zaak",
+        kind,
         identificatie,
         request.stuurgegevens,
         config.system,
@@ -212,7 +228,7 @@ def creeer(
         )
     aanmaak.nieuw.insert(connection)
     connection.execute(_INSERT[_GEBEURTENISSEN], aanmaak.gebeurtenis)
-    return _bv03(request, config)
+    return bevestiging(request, config)
 
 
 def _table(model: type[Base]) -> sa.Table:
@@ -333,15 +349,6 @@ def _nieuwe_zaak(gegevens: ZaakGegevens, request: Request) -> _NieuweZaak:
         if besluit.verwerkingssoort not in ("V", "E"):
             _add_besluit(nieuw.besluiten, besluit, functools.partial(_row, _BESLUITEN))
     return nieuw
-
-
-def _bv03(request: Request, config: Config) -> etree._Element:
-    return bv03(
-        request.stuurgegevens,
-        system=config.system,
-        referentienummer=referentienummer(),
-        now=request.now,
-    )
 
 
 # The relations of a zaak, stored (ORM objects, for an update) or new (rows,
@@ -476,7 +483,7 @@ def update(session: Session, request: Request, config: Config) -> etree._Element
     was, wordt = _was_wordt(request)
     zaak = find(session, wordt.identificatie or (was.identificatie if was else None))
     _record(session, request, zaak, _apply(zaak, was, wordt, request))
-    return _bv03(request, config)
+    return bevestiging(request, config)
 
 
 def actualiseer_status(
@@ -495,7 +502,7 @@ def actualiseer_status(
         )
     zaak = find(session, wordt.identificatie or (was.identificatie if was else None))
     _record(session, request, zaak, _apply(zaak, was, wordt, request))
-    return _bv03(request, config)
+    return bevestiging(request, config)
 
 
 def _record(session: Session, request: Request, zaak: Zaak, changed: Changed) -> None:
