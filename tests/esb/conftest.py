@@ -15,6 +15,7 @@ says that a message got past envelope, identification and validation.
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
 import re
@@ -694,3 +695,48 @@ def examples(folder: str) -> list[Example]:
         for path in paths
         if not path.name.endswith(".response.xml")
     ]
+
+
+class HeldBackoffice(http.server.ThreadingHTTPServer):
+    """An HTTP destination that holds each request until :attr:`let_go` is
+    set: to catch the broker with a message under way."""
+
+    answer = (
+        f'<s:Envelope xmlns:s="{NS_SOAP11}"><s:Body><antwoord>traag maar zeker'
+        "</antwoord></s:Body></s:Envelope>"
+    ).encode()
+
+    def __init__(self, wait: float = 30.0) -> None:
+        self.arrived = threading.Event()
+        self.let_go = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                server.arrived.set()
+                server.let_go.wait(wait)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(server.answer)))
+                self.end_headers()
+                self.wfile.write(server.answer)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+@pytest.fixture
+def held_backoffice() -> Iterator[HeldBackoffice]:
+    server = HeldBackoffice()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.let_go.set()
+    server.shutdown()
+    server.server_close()

@@ -30,8 +30,8 @@ import pytest
 from tests.conftest import EXAMPLES, ROOT
 from tests.esb.conftest import (
     EMO,
-    NS_SOAP11,
     ZKN_ACTION,
+    HeldBackoffice,
     emo_environment,
     write_config,
 )
@@ -466,51 +466,6 @@ def test_routes_check_accepts_the_default_routes() -> None:
 # Graceful stop ---------------------------------------------------------------------
 
 
-class SlowBackoffice(http.server.ThreadingHTTPServer):
-    """An HTTP destination that holds every request until it is let go."""
-
-    answer = (
-        f'<s:Envelope xmlns:s="{NS_SOAP11}"><s:Body><antwoord>traag maar zeker'
-        "</antwoord></s:Body></s:Envelope>"
-    ).encode()
-
-    def __init__(self) -> None:
-        self.arrived = threading.Event()
-        self.let_go = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                server.arrived.set()
-                server.let_go.wait(WAIT)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(server.answer)))
-                self.end_headers()
-                self.wfile.write(server.answer)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
-
-
-@pytest.fixture
-def backoffice() -> Iterator[SlowBackoffice]:
-    server = SlowBackoffice()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.let_go.set()
-    server.shutdown()
-    server.server_close()
-
-
 class Answered(threading.Thread):
     """Sends one request in a thread and keeps what came back."""
 
@@ -542,11 +497,11 @@ def begin_stop(daemon: Daemon) -> subprocess.Popen[str]:
 
 @pytest.mark.slow
 def test_stop_lets_a_message_waiting_for_its_destination_finish(
-    daemon: Daemon, backoffice: SlowBackoffice
+    daemon: Daemon, held_backoffice: HeldBackoffice
 ) -> None:
     """``emo stop`` while a message waits for its destination's answer: the
     broker takes no new connections but the sender still gets the answer."""
-    (daemon.config / "routes.yaml").write_text(routes_to(backoffice.url))
+    (daemon.config / "routes.yaml").write_text(routes_to(held_backoffice.url))
     assert daemon.launch().returncode == 0, daemon.log
 
     def send() -> tuple[int, bytes]:
@@ -562,14 +517,14 @@ def test_stop_lets_a_message_waiting_for_its_destination_finish(
 
     sender = Answered(send)
     sender.start()
-    assert backoffice.arrived.wait(WAIT), daemon.log
+    assert held_backoffice.arrived.wait(WAIT), daemon.log
     stopping = begin_stop(daemon)
-    backoffice.let_go.set()
+    held_backoffice.let_go.set()
 
     sender.join(WAIT)
     stopped, _ = stopping.communicate(timeout=WAIT)
     assert sender.error is None, f"{sender.error!r}\n{daemon.log}"
-    assert sender.result == (200, SlowBackoffice.answer)
+    assert sender.result == (200, HeldBackoffice.answer)
     assert stopping.returncode == 0, stopped
     assert not alive(daemon.pid)
 

@@ -15,10 +15,8 @@ pressure) is tested in memory at the end, with a clock driven by the test.
 
 from __future__ import annotations
 
-import http.server
 import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,9 +35,9 @@ from esb.schemaset import SchemaRegistry
 from esb.web import make_site
 from tests.conftest import EXAMPLES
 from tests.esb.conftest import (
-    NS_SOAP11,
     SMALL_LIMIT,
     ZKN_ACTION,
+    HeldBackoffice,
     Response,
     RunningBroker,
     assert_dispatched,
@@ -447,42 +445,6 @@ def test_header_line_over_the_limit_gets_431(wire: Wire, writes: int) -> None:
 # Clients that go away ---------------------------------------------------------------
 
 
-class HeldBackoffice(http.server.ThreadingHTTPServer):
-    """A destination that holds each request until :attr:`let_go` is set."""
-
-    answer = (
-        f'<s:Envelope xmlns:s="{NS_SOAP11}"><s:Body><antwoord>later</antwoord>'
-        "</s:Body></s:Envelope>"
-    ).encode()
-
-    def __init__(self) -> None:
-        self.arrived = threading.Event()
-        self.let_go = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                server.arrived.set()
-                server.let_go.wait(WAIT)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(server.answer)))
-                self.end_headers()
-                self.wfile.write(server.answer)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.let_go.set()
-        self.shutdown()
-        self.server_close()
-
-
 ROUTES = """\
 version: 1
 validation: {default: "off"}
@@ -494,24 +456,17 @@ destinations:
 
 
 @pytest.fixture
-def backoffice() -> Iterator[HeldBackoffice]:
-    server = HeldBackoffice()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def held(tmp_path: Path, backoffice: HeldBackoffice) -> Iterator[RunningBroker]:
+def held(tmp_path: Path, held_backoffice: HeldBackoffice) -> Iterator[RunningBroker]:
     """A broker whose answers wait for :class:`HeldBackoffice`."""
     routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES % backoffice.server_address[1])
+    routes.write_text(ROUTES % held_backoffice.server_address[1])
     running = start_broker(tmp_path, schemas=(), routes=str(routes))
     yield running
     running.stop()
 
 
 def test_clients_that_go_away_leave_the_broker_serving_and_stoppable(
-    held: RunningBroker, backoffice: HeldBackoffice
+    held: RunningBroker, held_backoffice: HeldBackoffice
 ) -> None:
     """A client that closes halfway through its body, and one that closes
     while its answer is being made, cost the broker nothing: it answers the
@@ -524,13 +479,13 @@ def test_clients_that_go_away_leave_the_broker_serving_and_stoppable(
 
     impatient = Wire(held)
     impatient.send(post(kennisgeving()[1]))
-    assert backoffice.arrived.wait(WAIT), held.log_text()
+    assert held_backoffice.arrived.wait(WAIT), held.log_text()
     impatient.sock.setsockopt(
         socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
     )
     impatient.close()  # a reset, before the answer
     time.sleep(0.1)
-    backoffice.let_go.set()
+    held_backoffice.let_go.set()
 
     patient = Wire(held)
     try:
