@@ -192,6 +192,17 @@ def _fields(
     return found
 
 
+# The columns that identify a betrokkene, the first one filled in counting.
+NUMMERS = (
+    "bsn",
+    "anp_identificatie",
+    "rsin",
+    "ann_identificatie",
+    "vestigingsnummer",
+    "identificatie",
+)
+
+
 @dataclass
 class BetrokkeneGegevens:
     soort: str
@@ -200,14 +211,7 @@ class BetrokkeneGegevens:
 
     def key(self) -> tuple[str, str | None]:
         """What identifies the betrokkene: its kind and its number."""
-        for column in (
-            "bsn",
-            "anp_identificatie",
-            "rsin",
-            "ann_identificatie",
-            "vestigingsnummer",
-            "identificatie",
-        ):
+        for column in NUMMERS:
             if self.fields.get(column):
                 return self.soort, self.fields[column]
         return self.soort, self.fields.get("naam")

@@ -400,14 +400,7 @@ def _fill_rol(rol: Rol | Row, gegevens: RolGegevens) -> None:
 
 
 def _rol_key(rol: Rol | Row) -> tuple[str, str | None]:
-    for column in (
-        "bsn",
-        "anp_identificatie",
-        "rsin",
-        "ann_identificatie",
-        "vestigingsnummer",
-        "identificatie",
-    ):
+    for column in parse.NUMMERS:
         number = _get(rol, column)
         if number:
             return _get(rol, "soort") or "", number
