@@ -138,8 +138,6 @@ def closed_loop(url: str, message: Path, seconds: int, *extra: str) -> dict[str,
         "32",
         "--duration",
         str(seconds),
-        "--warmup",
-        "2",
         *extra,
     )
 
