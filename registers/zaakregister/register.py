@@ -123,7 +123,8 @@ class Zaakregister:
             element = self._handle(request)
             return inhoud.splice(element, serialise, later, self.blobs)
         finally:
-            referenced = _referenced(body)
+            # Most requests carry no large inhoud: no tree walk for them.
+            referenced = _referenced(body) if prestored else set()
             for key in prestored:
                 if key not in referenced:
                     self.blobs.delete(key)
