@@ -26,14 +26,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic.config import Config
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from esb import alembic_env as migrations_env
 from esb import engines
@@ -126,7 +124,7 @@ class Database:
         with self._translated, driver_errors(dialect):
             connection = self.engine.raw_connection()
             try:
-                return _run(connection, dialect, statement, parameters)
+                return engines.run_on_driver(connection, dialect, statement, parameters)
             finally:
                 connection.close()
 
@@ -157,78 +155,3 @@ class Database:
         with self._translated, self._write_turn, self._writer.connect() as connection:
             with connection.begin():
                 yield connection
-
-
-# Statements through the driver --------------------------------------------
-
-
-def run(
-    connection: sa.Connection,
-    statement: sa.ClauseElement,
-    parameters: Mapping[str, Any],
-) -> Sequence[Any] | None:
-    """Execute ``statement`` in ``connection``'s transaction through the
-    driver's cursor; the first row it returns (a SELECT's, an INSERT's
-    RETURNING) as the driver gives it, without type conversion; else None.
-
-    For the statements nearly every message runs (finding a subject,
-    writing it and its history row): ``statement`` is built once, a module
-    constant, and compiled once per kind of database. SQLAlchemy's own
-    execute costs several times what SQLite spends on the query (the
-    compiled cache's key, events, a Result set up for some 35 columns): a
-    new client's find, insert and history row took 0.30 ms of CPU that
-    way, 0.11 ms this way. The values must be what the driver takes
-    (to_db's integers, Python bools).
-    """
-    if not connection.in_transaction():
-        # Without one, SQLite would commit each statement on its own.
-        raise RuntimeError("run() needs a transaction: Database.read or write")
-    with driver_errors(connection.dialect):
-        return _run(connection.connection, connection.dialect, statement, parameters)
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A statement's SQL in the driver's own paramstyle."""
-
-    sql: str
-    # For a positional paramstyle (SQLite's ``?``): the parameters' names in
-    # the order they appear; None for a named one (psycopg's ``%(key)s``).
-    positions: tuple[str, ...] | None
-    # Whether it returns rows (SELECT, RETURNING). Decided here, because
-    # asking a psycopg cursor (its description) builds an object for each
-    # column, every time.
-    rows: bool
-
-    def arguments(self, parameters: Mapping[str, Any]) -> Any:
-        if self.positions is None:
-            return parameters
-        return tuple([parameters[name] for name in self.positions])
-
-
-# (dialect class, statement) -> its SQL; statements are module constants.
-_COMPILED: dict[tuple[type[sa.Dialect], sa.ClauseElement], _Compiled] = {}
-
-
-def _run(
-    dbapi_connection: Any,
-    dialect: sa.Dialect,
-    statement: sa.ClauseElement,
-    parameters: Mapping[str, Any],
-) -> Sequence[Any] | None:
-    compiled = _COMPILED.get((type(dialect), statement))
-    if compiled is None:
-        sql = statement.compile(dialect=dialect)
-        assert isinstance(sql, SQLCompiler), "a DDL statement has no place here"
-        positions = tuple(sql.positiontup or ()) if sql.positional else None
-        rows = isinstance(statement, sa.Select) or bool(sql.effective_returning)
-        compiled = _COMPILED[type(dialect), statement] = _Compiled(
-            str(sql), positions, rows
-        )
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(compiled.sql, compiled.arguments(parameters))
-        row: Sequence[Any] | None = cursor.fetchone() if compiled.rows else None
-        return row
-    finally:
-        cursor.close()

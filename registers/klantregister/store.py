@@ -15,7 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from registers.klantregister.database import Database, run
+from esb.engines import run
+from registers.klantregister.database import Database
 from registers.klantregister.entiteiten import ENTITEITEN, Entiteit
 from registers.klantregister.model import INTEGER_COLUMNS
 from registers.klantregister.objecten import Gegevens

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from esb.engines import run, run_many
 from esb.errors import StufFault
 from registers.stuf import child, is_nil, path, text
 from registers.zaakregister import answers, gebeurtenissen, identificaties, parse
@@ -219,15 +220,14 @@ def creeer(
     if aanmaak is None:
         aanmaak = voorbereid(request)
     connection = session.connection()
-    found = connection.execute(_EXISTS, {"identificatie": aanmaak.identificatie})
-    if found.first() is not None:
+    if run(connection, _EXISTS, {"identificatie": aanmaak.identificatie}):
         raise refused(
             "Zaak bestaat al",
             f"zaak '{aanmaak.identificatie}' staat al in het zaakregister; "
             "wijzig haar met updateZaak",
         )
     aanmaak.nieuw.insert(connection)
-    connection.execute(_INSERT[_GEBEURTENISSEN], aanmaak.gebeurtenis)
+    run(connection, _INSERT[_GEBEURTENISSEN], aanmaak.gebeurtenis)
     return bevestiging(request, config)
 
 
@@ -244,10 +244,22 @@ _KENMERKEN = _table(Kenmerk)
 _RELATIES = _table(ZaakRelatie)
 _BESLUITEN = _table(Besluit)
 _GEBEURTENISSEN = _table(Gebeurtenis)
+
+
+@functools.cache
+def _columns(table: sa.Table) -> tuple[str, ...]:
+    return tuple(column.key for column in table.columns if not column.primary_key)
+
+
+def _insert(table: sa.Table) -> sa.Insert:
+    """An INSERT with a bind parameter for every column but the id (the
+    statements run on the driver: :func:`esb.engines.run`)."""
+    return sa.insert(table).values({key: sa.bindparam(key) for key in _columns(table)})
+
+
 _INSERT = {
-    table: sa.insert(table)
+    table: _insert(table)
     for table in (
-        _ZAKEN,
         _STATUSSEN,
         _ROLLEN,
         _KENMERKEN,
@@ -256,6 +268,8 @@ _INSERT = {
         _GEBEURTENISSEN,
     )
 }
+# The zaak's id comes back for its relations' rows.
+_INSERT_ZAAK = _insert(_ZAKEN).returning(_ZAKEN.c.id)
 _EXISTS = sa.select(_ZAKEN.c.id).where(
     _ZAKEN.c.identificatie == sa.bindparam("identificatie")
 )
@@ -268,11 +282,6 @@ def _row(table: sa.Table, **values: Any) -> Row:
     row: Row = dict.fromkeys(_columns(table))
     row.update(values)
     return row
-
-
-@functools.cache
-def _columns(table: sa.Table) -> tuple[str, ...]:
-    return tuple(column.key for column in table.columns if not column.primary_key)
 
 
 @dataclass
@@ -298,16 +307,17 @@ class _NieuweZaak:
         ]
 
     def insert(self, connection: sa.Connection) -> None:
-        """One INSERT for the zaak (its id by RETURNING or lastrowid, as
-        the database offers), one executemany per table of relations."""
-        result = connection.execute(_INSERT[_ZAKEN], self.zaak)
-        assert result.inserted_primary_key is not None
-        zaak_id = result.inserted_primary_key[0]
+        """One INSERT for the zaak (its id by RETURNING), one executemany
+        per table of relations; on the driver, not through SQLAlchemy's
+        execute, which cost more than the statements themselves."""
+        inserted = run(connection, _INSERT_ZAAK, self.zaak)
+        assert inserted is not None
+        zaak_id = inserted[0]
         for table, rows in self.tables()[1:]:
             if rows:
                 for row in rows:
                     row["zaak_id"] = zaak_id
-                connection.execute(_INSERT[table], rows)
+                run_many(connection, _INSERT[table], rows)
 
 
 def _nieuwe_zaak(gegevens: ZaakGegevens, request: Request) -> _NieuweZaak:

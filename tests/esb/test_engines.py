@@ -10,7 +10,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from esb.engines import Translation, for_writers, make_engine, write_turn
+from esb.engines import (
+    Translation,
+    for_writers,
+    make_engine,
+    run,
+    run_many,
+    write_turn,
+)
 
 
 class Unavailable(Exception):
@@ -109,3 +116,57 @@ def test_translation_maps_operational_and_other_errors_and_leaves_conflicts() ->
     with pytest.raises(KeyError):
         with translation:
             raise KeyError("not the database's")
+
+
+_TABLE = sa.Table(
+    "dingen",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("naam", sa.String(20), nullable=False),
+    sa.Column("aantal", sa.Integer),
+)
+_INSERT = (
+    sa.insert(_TABLE)
+    .values(naam=sa.bindparam("naam"), aantal=sa.bindparam("aantal"))
+    .returning(_TABLE.c.id)
+)
+_INSERT_MANY = sa.insert(_TABLE).values(
+    naam=sa.bindparam("naam"), aantal=sa.bindparam("aantal")
+)
+_SELECT = sa.select(_TABLE.c.naam, _TABLE.c.aantal).where(
+    _TABLE.c.id == sa.bindparam("id")
+)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_statements_through_the_driver_in_the_callers_transaction(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'emo.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url, owner="test", synchronous="FULL")
+    try:
+        _TABLE.create(engine)
+        with engine.begin() as connection:
+            first = run(connection, _INSERT, {"naam": "een", "aantal": 1})
+            assert first is not None
+            run_many(
+                connection,
+                _INSERT_MANY,
+                [{"naam": "twee", "aantal": 2}, {"naam": "drie", "aantal": None}],
+            )
+            assert run(connection, _SELECT, {"id": first[0]}) == ("een", 1)
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(_TABLE.c.naam).order_by(_TABLE.c.id))
+            assert [row.naam for row in rows] == ["een", "twee", "drie"]
+        with engine.connect() as connection:
+            # Outside a transaction SQLite would commit each statement alone.
+            with pytest.raises(RuntimeError, match="transaction"):
+                run_many(connection, _INSERT_MANY, [{"naam": "vier", "aantal": 4}])
+    finally:
+        _TABLE.drop(engine, checkfirst=True)
+        engine.dispose()

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from esb.engines import run
 from esb.errors import StufFault
 from registers.klantregister import Klantregister, store
 from registers.klantregister.database import (
@@ -19,7 +20,6 @@ from registers.klantregister.database import (
     Conflict,
     Database,
     current_revision,
-    run,
 )
 from registers.klantregister.entiteiten import NNP, NPS, Entiteit
 from registers.klantregister.model import metadata
