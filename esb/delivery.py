@@ -34,6 +34,7 @@ from esb.journal import (
     GroupCommitWriter,
     Outcome,
     PlannedDelivery,
+    RecordDelivered,
     Transaction,
 )
 from esb.routes.model import Destination
@@ -158,17 +159,15 @@ class DeliveryEngine:
         ended = self.now()
         if not isinstance(result, Failure):
             delivered = result
-
-            def record_ok(tx: Transaction) -> None:
-                tx.record_attempt(
-                    delivery_id, started_at=started, ended_at=ended, outcome="ok"
+            written = self.writer.submit(
+                RecordDelivered(
+                    delivery_id,
+                    started,
+                    ended,
+                    outbound.message_id,
+                    (delivered.answer or b"") if keep_answer else None,
                 )
-                if keep_answer:
-                    tx.store_answer(
-                        outbound.message_id, delivered.answer or b"", now=ended
-                    )
-
-            written = self.writer.submit(record_ok)
+            )
             return written.addCallback(
                 lambda _: AttemptResult("ok", delivered=delivered)
             )

@@ -49,8 +49,8 @@ from esb.journal import (
     Journal,
     PlannedDelivery,
     ReceivedMessage,
+    RecordRouted,
     Retention,
-    Transaction,
 )
 from esb.message import Message, Party
 from esb.routes import load_routes
@@ -194,10 +194,9 @@ class RoutedDispatcher:
         # Journal: one transaction holds the message and all its deliveries.
         deliveries = self._planned(route, taps, now)
 
-        def store(tx: Transaction) -> list[int]:
-            return tx.record_routed(received, route.id, deliveries, now=now)
-
-        stored = self.runtime.writer.submit(store)
+        stored = self.runtime.writer.submit(
+            RecordRouted(received, route.id, tuple(deliveries), now)
+        )
         stored.addErrback(self._duplicate_or_journal_fault, message)
 
         # Deliver: reply now and wait, or publish and answer Bv03.

@@ -51,6 +51,7 @@ from zope.interface import implementer
 
 from esb.answers import Answer
 from esb.broker import Source
+from esb.sockets import send_now
 from esb.web import BrokerSite, SoapEndpoint, receive_soap
 
 log = Logger()
@@ -65,6 +66,9 @@ TRAILER_LIMIT = 65536  # _ChunkedTransferDecoder._maxTrailerHeadersSize
 # A body this long goes to a temporary file while it arrives, as in
 # twisted.web (http._getContentFile): uploads under way do not hold memory.
 SPOOL_AT = 100_000
+# Answers up to this size are sent at once (see esb.sockets); a larger one is
+# left to the transport rather than copied.
+_SEND_NOW_LIMIT = 65536
 
 _HEX = frozenset(string.hexdigits.encode())
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"
@@ -560,7 +564,12 @@ class Ingress(protocol.Protocol):
         )
         if not request.keep_alive and request.version == b"HTTP/1.1":
             head += b"Connection: close\r\n"
-        self._write(head + b"\r\n" + answer.body)
+        if len(answer.body) <= _SEND_NOW_LIMIT:
+            self._write(head + b"\r\n" + answer.body)
+        else:
+            # A large answer (a document) is not copied to be sent at once.
+            assert self.transport is not None
+            self.transport.writeSequence([head, b"\r\n", answer.body])
 
         self.handling = None
         if not request.keep_alive:
@@ -590,7 +599,7 @@ class Ingress(protocol.Protocol):
 
     def _write(self, data: bytes) -> None:
         assert self.transport is not None
-        self.transport.write(data)
+        send_now(self.transport, data)
 
     def _close(self) -> None:
         self.closing = True

@@ -38,6 +38,11 @@ from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.web.iweb import IPolicyForHTTPS
 
+from esb.sockets import send_now
+
+# Requests up to this size are sent at once (see esb.sockets).
+_SEND_NOW_LIMIT = 65536
+
 
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
@@ -96,7 +101,12 @@ class HttpConnection(Protocol):
         done: defer.Deferred[HttpAnswer] = defer.Deferred(cancel)
         self.exchange = _Exchange(done)
         assert self.transport is not None
-        self.transport.writeSequence([head, payload])
+        if len(payload) <= _SEND_NOW_LIMIT:
+            send_now(self.transport, head + payload)
+        else:
+            # A large payload is not copied to be sent at once: the
+            # transport takes it as it is and sends it as the socket drains.
+            self.transport.writeSequence([head, payload])
         return done
 
     # Parser callbacks (httptools calls these by name) ------------------------

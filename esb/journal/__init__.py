@@ -12,6 +12,8 @@ The parts::
     Transaction          the write operations, inside a transaction
     GroupCommitWriter    runs writes on one thread, many to a commit, and
                          answers each with a Deferred that fires once on disk
+    RecordRouted,        the message path's two writes, run many to a
+    RecordDelivered      statement by the writer (bulk)
     records              frozen dataclasses: what goes in and what comes out
 
 The states of a message (``MessageState``) follow its deliveries::
@@ -82,6 +84,7 @@ How the broker uses it, in the reactor thread::
     journal.close()
 """
 
+from esb.journal.bulk import BulkWrite, RecordDelivered, RecordRouted
 from esb.journal.errors import (
     DuplicateMessageError,
     JournalError,
@@ -119,6 +122,7 @@ __all__ = [
     "MESSAGE_STATES",
     "OPEN_DELIVERY_STATES",
     "AttemptRecord",
+    "BulkWrite",
     "DeliveryMode",
     "DeliveryRecord",
     "DeliveryState",
@@ -134,6 +138,8 @@ __all__ = [
     "PendingWrite",
     "PlannedDelivery",
     "ReceivedMessage",
+    "RecordDelivered",
+    "RecordRouted",
     "Retention",
     "Synchronous",
     "Transaction",

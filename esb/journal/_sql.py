@@ -64,6 +64,10 @@ class Prepared:
 _MESSAGE_COLUMNS = [column.name for column in messages.c if column.name != "seq"]
 _DELIVERY_COLUMNS = [column.name for column in deliveries.c if column.name != "id"]
 _ATTEMPT_COLUMNS = [column.name for column in attempts.c if column.name != "id"]
+# The column orders of the bulk statements' rows.
+MESSAGE_COLUMNS = tuple(_MESSAGE_COLUMNS)
+DELIVERY_COLUMNS = tuple(_DELIVERY_COLUMNS)
+ATTEMPT_COLUMNS = tuple(_ATTEMPT_COLUMNS)
 
 
 class HotStatements:
@@ -240,4 +244,174 @@ def hot_statements(dialect: Dialect) -> HotStatements:
     if statements is None:
         # Two threads may both compile; the results are equal.
         statements = _compiled[key] = HotStatements(dialect)
+    return statements
+
+
+class BulkStatements:
+    """The multi-row statements of :mod:`esb.journal.bulk`, for one dialect.
+
+    Each method gives the SQL text for ``n`` rows, made once per size. The
+    bulk writes send rows in chunks whose sizes are powers of two
+    (:func:`chunks`), so a batch of any size uses a handful of statements
+    and the driver's statement cache keeps them prepared.
+
+    Placeholders are positional (``?`` for sqlite3, ``%s`` for psycopg), and
+    the parameters go row after row, column after column: the order the
+    column lists below give.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        if dialect.name not in ("sqlite", "postgresql"):
+            raise JournalError(f"the journal does not support {dialect.name} databases")
+        self.locks_rows = dialect.name == "postgresql"
+        self._mark = "%s" if dialect.name == "postgresql" else "?"
+        self._made: dict[tuple[str, int], str] = {}
+
+    def _rows(self, n: int, width: int) -> str:
+        row = "(" + ", ".join([self._mark] * width) + ")"
+        return ", ".join([row] * n)
+
+    def _marks(self, n: int) -> str:
+        return ", ".join([self._mark] * n)
+
+    def _text(self, kind: str, n: int) -> str:
+        made = self._made.get((kind, n))
+        if made is None:
+            made = self._made[(kind, n)] = getattr(self, f"_{kind}")(n)
+        return made
+
+    def insert_messages(self, n: int) -> str:
+        """Messages; returns ``seq, id`` of those stored (not of duplicates)."""
+        return self._text("insert_messages", n)
+
+    def _insert_messages(self, n: int) -> str:
+        return (
+            f"INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)}) "
+            f"VALUES {self._rows(n, len(MESSAGE_COLUMNS))} "
+            "ON CONFLICT DO NOTHING RETURNING seq, id"
+        )
+
+    def insert_payloads(self, n: int) -> str:
+        """Rows of ``message_seq, raw``."""
+        return self._text("insert_payloads", n)
+
+    def _insert_payloads(self, n: int) -> str:
+        return (
+            f"INSERT INTO {payloads.name} (message_seq, raw) VALUES {self._rows(n, 2)}"
+        )
+
+    def put_answers(self, n: int) -> str:
+        """Rows of ``message_seq, answered_at, answer``, replacing any stored."""
+        return self._text("put_answers", n)
+
+    def _put_answers(self, n: int) -> str:
+        return (
+            f"INSERT INTO {answers.name} (message_seq, answered_at, answer) "
+            f"VALUES {self._rows(n, 3)} ON CONFLICT (message_seq) DO UPDATE SET "
+            "answered_at = excluded.answered_at, answer = excluded.answer"
+        )
+
+    def insert_deliveries(self, n: int) -> str:
+        """Deliveries; returns ``id, message_seq, destination, mode``."""
+        return self._text("insert_deliveries", n)
+
+    def _insert_deliveries(self, n: int) -> str:
+        return (
+            f"INSERT INTO {deliveries.name} ({', '.join(DELIVERY_COLUMNS)}) "
+            f"VALUES {self._rows(n, len(DELIVERY_COLUMNS))} "
+            "RETURNING id, message_seq, destination, mode"
+        )
+
+    def deliver(self, n: int) -> str:
+        """Rows of ``delivery id, now``: each delivery delivered, one attempt
+        more; returns ``id, message_seq`` of those found."""
+        return self._text("deliver", n)
+
+    def _deliver(self, n: int) -> str:
+        # VALUES names its columns column1, column2, ... in SQLite and
+        # PostgreSQL alike, and neither lets an UPDATE's RETURNING name the
+        # FROM clause's columns, which it does not need to.
+        table = deliveries.name
+        return (
+            f"UPDATE {table} SET state = 'delivered', attempts = attempts + 1, "
+            "next_attempt_at = NULL, last_error = NULL, updated_at = v.column2 "
+            f"FROM (VALUES {self._rows(n, 2)}) AS v WHERE {table}.id = v.column1 "
+            "RETURNING id, message_seq"
+        )
+
+    def insert_attempts(self, n: int) -> str:
+        """Rows in the order of :data:`ATTEMPT_COLUMNS`."""
+        return self._text("insert_attempts", n)
+
+    def _insert_attempts(self, n: int) -> str:
+        return (
+            f"INSERT INTO {attempts.name} ({', '.join(ATTEMPT_COLUMNS)}) "
+            f"VALUES {self._rows(n, len(ATTEMPT_COLUMNS))}"
+        )
+
+    def states(self, n: int) -> str:
+        """For ``n`` message seqs: on SQLite ``seq, state, delivery state``
+        (one row per delivery); on PostgreSQL ``seq, state``, the message
+        rows locked in seq order, so two brokers settling the same messages
+        wait for each other instead of deadlocking."""
+        return self._text("states", n)
+
+    def _states(self, n: int) -> str:
+        if self.locks_rows:
+            return (
+                f"SELECT seq, state FROM {messages.name} "
+                f"WHERE seq IN ({self._marks(n)}) ORDER BY seq FOR UPDATE"
+            )
+        return (
+            f"SELECT m.seq, m.state, d.state FROM {messages.name} AS m "
+            f"LEFT OUTER JOIN {deliveries.name} AS d ON d.message_seq = m.seq "
+            f"WHERE m.seq IN ({self._marks(n)})"
+        )
+
+    def delivery_states(self, n: int) -> str:
+        """``message_seq, state`` of the deliveries of ``n`` messages (read
+        after :meth:`states` locked them, on PostgreSQL)."""
+        return self._text("delivery_states", n)
+
+    def _delivery_states(self, n: int) -> str:
+        return (
+            f"SELECT message_seq, state FROM {deliveries.name} "
+            f"WHERE message_seq IN ({self._marks(n)})"
+        )
+
+    def set_states(self, n: int) -> str:
+        """Rows of ``seq, state, now``."""
+        return self._text("set_states", n)
+
+    def _set_states(self, n: int) -> str:
+        table = messages.name
+        return (
+            f"UPDATE {table} SET state = v.column2, updated_at = v.column3 "
+            f"FROM (VALUES {self._rows(n, 3)}) AS v WHERE {table}.seq = v.column1"
+        )
+
+
+CHUNK_SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+
+
+def chunks(count: int) -> list[tuple[int, int]]:
+    """``(start, size)`` pieces of ``count`` rows, each size a power of two."""
+    pieces = []
+    start = 0
+    for size in CHUNK_SIZES:
+        while count - start >= size:
+            pieces.append((start, size))
+            start += size
+    return pieces
+
+
+_bulk: dict[str, BulkStatements] = {}
+
+
+def bulk_statements(dialect: Dialect) -> BulkStatements:
+    """The multi-row statements for ``dialect``."""
+    key = f"{dialect.name}+{dialect.driver}"
+    statements = _bulk.get(key)
+    if statements is None:
+        statements = _bulk[key] = BulkStatements(dialect)
     return statements

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from esb.journal import _blobs, _queries
-from esb.journal._sql import Prepared, hot_statements
+from esb.journal._sql import MESSAGE_COLUMNS, Prepared, hot_statements
 from esb.journal.errors import DuplicateMessageError, JournalError, UnknownMessageError
 from esb.journal.records import (
     FINAL_STATES,
@@ -56,6 +56,33 @@ def message_state_of(
     if states & set(OPEN_DELIVERY_STATES):
         return "retrying" if "retrying" in states else "routed"
     return "delivered" if states == {"delivered"} else "dead"
+
+
+def message_row(
+    message: ReceivedMessage, state: MessageState, route: str | None, now: float
+) -> tuple[Any, ...]:
+    """The values of ``message``'s row, in the order of ``MESSAGE_COLUMNS``."""
+    zender, ontvanger = message.zender, message.ontvanger
+    return (
+        message.id,
+        message.received_at,
+        now,
+        message.source,
+        message.operation,
+        message.berichtcode,
+        zender.organisatie,
+        zender.applicatie,
+        ontvanger.organisatie,
+        ontvanger.applicatie,
+        message.referentienummer,
+        message.soap_action,
+        message.entiteittype,
+        message.validation_mode,
+        _queries.encode_violations(message.violations),
+        state,
+        route,
+        None,
+    )
 
 
 class Transaction:
@@ -170,26 +197,8 @@ class Transaction:
 
         Raises for a duplicate.
         """
-        values = {
-            "id": message.id,
-            "received_at": message.received_at,
-            "updated_at": now,
-            "source": message.source,
-            "operation": message.operation,
-            "berichtcode": message.berichtcode,
-            "zender_organisatie": message.zender.organisatie,
-            "zender_applicatie": message.zender.applicatie,
-            "ontvanger_organisatie": message.ontvanger.organisatie,
-            "ontvanger_applicatie": message.ontvanger.applicatie,
-            "referentienummer": message.referentienummer,
-            "soap_action": message.soap_action,
-            "entiteittype": message.entiteittype,
-            "validation_mode": message.validation_mode,
-            "violations": _queries.encode_violations(message.violations),
-            "state": state,
-            "route": route,
-            "error": None,
-        }
+        row = message_row(message, state, route, now)
+        values = dict(zip(MESSAGE_COLUMNS, row, strict=True))
         both = self._sql.insert_message_and_payload
         if both is not None:
             inserted = self._run(both, {**values, "b_raw": message.raw})
@@ -202,9 +211,12 @@ class Transaction:
             if message.answer is not None:
                 self._put_answer(seq, message.answer, message.received_at)
             return seq
+        raise self.refusal(message)
 
-        # ON CONFLICT DO NOTHING stored nothing: either the unique zender and
-        # referentienummer index or the primary key was hit.
+    def refusal(self, message: ReceivedMessage) -> JournalError:
+        """Why ``message`` was not stored when its INSERT ... ON CONFLICT DO
+        NOTHING stored nothing: a duplicate (the unique zender and
+        referentienummer index), or an id the journal holds already."""
         if message.referentienummer is not None:
             original = _queries.find_by_sender_ref(
                 self.connection,
@@ -213,8 +225,19 @@ class Transaction:
                 message.referentienummer,
             )
             if original is not None:
-                raise DuplicateMessageError(original)
-        raise JournalError(f"message id {message.id} is already in the journal")
+                return DuplicateMessageError(original)
+        return JournalError(f"message id {message.id} is already in the journal")
+
+    def run_sql(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """Execute SQL text of the journal's own (:mod:`._sql`) with
+        positional parameters; the rows it returned."""
+        if self._cursor is None:
+            self._cursor = self.connection.connection.cursor()
+        try:
+            self._cursor.execute(sql, parameters)
+            return list(self._cursor.fetchall()) if self._cursor.description else []
+        except self._dbapi_error as exc:
+            raise JournalError(f"the journal could not write: {exc}") from exc
 
     def _insert_deliveries(
         self,
@@ -243,7 +266,7 @@ class Transaction:
             delivery_ids.append(int(rows[0][0]))
         return delivery_ids
 
-    def _large(self, data: bytes) -> bool:
+    def large(self, data: bytes) -> bool:
         """Whether ``data`` goes through a blob handle (SQLite, over 1 MiB)."""
         return self._sql.blobs and len(data) > _blobs.LARGE
 
@@ -254,7 +277,7 @@ class Transaction:
             raise JournalError(f"the journal could not write: {exc}") from exc
 
     def _insert_payload(self, seq: int, raw: bytes) -> None:
-        if self._large(raw):
+        if self.large(raw):
             self._run(
                 self._sql.insert_payload_zeroblob, {"b_seq": seq, "b_size": len(raw)}
             )
@@ -263,7 +286,7 @@ class Transaction:
             self._run(self._sql.insert_payload, {"b_seq": seq, "b_raw": raw})
 
     def _put_answer(self, seq: int, answer: bytes, now: float) -> None:
-        if self._large(answer):
+        if self.large(answer):
             self._run(
                 self._sql.put_answer_zeroblob,
                 {"b_seq": seq, "b_now": now, "b_size": len(answer)},
@@ -283,7 +306,7 @@ class Transaction:
         delivery, fault or not; a publish message has its answer (the Bv03)
         from :meth:`record_received` on.
         """
-        if self._large(answer):
+        if self.large(answer):
             found = self._run(self._sql.message_seq, {"b_id": message_id})
             if found:
                 self._put_answer(int(found[0][0]), answer, now)

@@ -22,6 +22,11 @@ back and the batch is run again with a savepoint around each write, so the
 failing one is rolled back and reported while the others commit. A write may
 therefore run twice: it must touch nothing but the transaction it is given.
 
+The message path's own writes are bulk writes (:mod:`esb.journal.bulk`): all
+of one kind in a batch run together, a multi-row statement per table, so that
+the writer passes the GIL a few times a batch rather than several times a
+message.
+
 :func:`commit_batch` is the whole of that logic, synchronous, for tests; the
 :class:`GroupCommitWriter` is the thin thread around it.
 """
@@ -41,6 +46,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
 
+from esb.journal.bulk import BulkWrite
 from esb.journal.errors import JournalError, WriterStoppedError
 from esb.journal.store import Journal
 from esb.journal.transaction import Transaction
@@ -113,17 +119,36 @@ def _as_failure(exc: Exception) -> Exception:
 def _run_together(
     connection: sa.Connection, items: Sequence[PendingWrite[Any]]
 ) -> list[_Outcome] | None:
-    """All writes in one transaction; ``None`` (rolled back) if one raised."""
+    """All writes in one transaction; ``None`` (rolled back) if one raised.
+
+    Bulk writes (:mod:`esb.journal.bulk`) run with the others of their kind,
+    at the place of the first of them; the rest one by one.
+    """
     transaction = Transaction(connection)
-    results: list[_Outcome] = []
+    results: list[_Outcome | None] = [None] * len(items)
+    kinds: dict[type[BulkWrite[Any]], list[int]] = {}
+    for index, item in enumerate(items):
+        if isinstance(item.write, BulkWrite):
+            kinds.setdefault(type(item.write), []).append(index)
     with connection.begin() as outer:
-        for item in items:
-            try:
-                results.append((True, item.write(transaction)))
-            except Exception:
-                outer.rollback()
-                return None
-    return results
+        try:
+            for index, item in enumerate(items):
+                if results[index] is not None:
+                    continue  # ran with the first of its kind
+                write = item.write
+                if not isinstance(write, BulkWrite):
+                    results[index] = (True, write(transaction))
+                    continue
+                members = kinds[type(write)]
+                outcomes = type(write).run_many(
+                    transaction, [items[member].write for member in members]
+                )
+                for member, outcome in zip(members, outcomes, strict=True):
+                    results[member] = outcome
+        except Exception:
+            outer.rollback()
+            return None
+    return [result for result in results if result is not None]
 
 
 def _run_isolated(
