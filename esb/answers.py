@@ -256,7 +256,24 @@ def _escape(text: str) -> str:
 
 
 def _party_xml(tag: str, party: Party) -> str:
-    """``_party`` as text: the parts present, clipped to their maximum."""
+    """``_party`` as text: the parts present, clipped to their maximum.
+
+    A broker hears from a few dozen applications, so the text of each party
+    is made once and kept (up to a bound, in case zenders vary wildly).
+    """
+    key = (tag, party)
+    text = _party_texts.get(key)
+    if text is None:
+        text = _write_party(tag, party)
+        if len(_party_texts) < 10_000:
+            _party_texts[key] = text
+    return text
+
+
+_party_texts: dict[tuple[str, Party], str] = {}
+
+
+def _write_party(tag: str, party: Party) -> str:
     parts = [f"<StUF:{tag}>"]
     for field, (_least, most) in PARTY_LIMITS.items():
         value = getattr(party, field)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -37,13 +39,29 @@ class LineObserver:
     machine): the level is compared directly, the text is made by
     ``str.format_map`` in C instead of Twisted's pure-Python Formatter, and
     the time stamp is formatted once per second, not per event.
+
+    Lines logged in the reactor thread are written together at the end of
+    the reactor's turn (one ``write`` for all the messages handled in it, where
+    an unbuffered stdout, as under ``PYTHONUNBUFFERED`` or systemd, cost a
+    system call per message); a warning or worse, and any line from another
+    thread, is written at once, after what was waiting. So a line is out
+    before the reactor looks for more work, and only a ``kill -9`` can lose
+    the lines of the turn it struck.
     """
 
-    def __init__(self, out: IO[str], level: LogLevel = LogLevel.info) -> None:
+    def __init__(
+        self, out: IO[str], level: LogLevel = LogLevel.info, *, reactor: Any = None
+    ) -> None:
         self.out = out
         self.level = level
         self._second = -1
         self._stamp = ""
+        self._reactor = reactor
+        self._waiting: list[str] = []
+        self._flush_due = False
+        self._lock = threading.Lock()
+        # The thread that runs the reactor: the one that makes the observer.
+        self._reactor_thread = threading.get_ident()
 
     def __call__(self, event: LogEvent) -> None:
         level = event.get("log_level", LogLevel.info)
@@ -64,7 +82,31 @@ class LineObserver:
         if failure is not None:
             text += "\n" + failure.getTraceback()
         namespace = event.get("log_namespace", "-")
-        self.out.write(f"{self._stamp} [{namespace}#{level.name}] {text}\n")
+        line = f"{self._stamp} [{namespace}#{level.name}] {text}\n"
+        with self._lock:
+            self._waiting.append(line)
+            if (
+                self._reactor is not None
+                and level < LogLevel.warn
+                and threading.get_ident() == self._reactor_thread
+                and len(self._waiting) < 1000
+            ):
+                if not self._flush_due:
+                    self._flush_due = True
+                    self._reactor.callLater(0, self.flush)
+                return
+            self._write()
+
+    def flush(self) -> None:
+        """Write the lines waiting for the end of the reactor's turn."""
+        with self._lock:
+            self._flush_due = False
+            self._write()
+
+    def _write(self) -> None:
+        if self._waiting:
+            lines, self._waiting = self._waiting, []
+            self.out.write("".join(lines))
 
 
 class _Fields(dict[str, Any]):
@@ -73,9 +115,12 @@ class _Fields(dict[str, Any]):
 
 
 def _begin_logging() -> None:
-    globalLogBeginner.beginLoggingTo(
-        [LineObserver(sys.stdout)], redirectStandardIO=False
-    )
+    observer = LineObserver(sys.stdout, reactor=reactor)
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    # What the last turn of the reactor logged is written when it stops, and
+    # at exit whatever came after.
+    reactor.addSystemEventTrigger("after", "shutdown", observer.flush)
+    atexit.register(observer.flush)
 
 
 def run(settings: Settings) -> int:

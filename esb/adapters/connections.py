@@ -247,13 +247,21 @@ class ConnectionPool:
         self.endpoint = endpoint
         self.factory = _ConnectionFactory(self)
 
-    def connection(self) -> defer.Deferred[HttpConnection]:
-        """A connection of one's own until :meth:`release` or :meth:`forget`."""
+    def idle_connection(self) -> HttpConnection | None:
+        """A kept-alive connection of one's own, if one is free, until
+        :meth:`release` or :meth:`forget`."""
         while self.idle:
             connection = self.idle.pop()
             if not connection.closed:
                 self.busy.add(connection)
-                return defer.succeed(connection)
+                return connection
+        return None
+
+    def connection(self) -> defer.Deferred[HttpConnection]:
+        """A connection of one's own until :meth:`release` or :meth:`forget`."""
+        idle = self.idle_connection()
+        if idle is not None:
+            return defer.succeed(idle)
         if len(self.busy) + self.opening < self.limit:
             return self._open()
 

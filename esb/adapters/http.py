@@ -142,6 +142,7 @@ class HttpClient:
             TlsPolicy(destination, tls) if tls else BrowserLikePolicyForHTTPS()
         )
         self.pools: dict[tuple[str, str, int], ConnectionPool] = {}
+        self._targets: dict[str, tuple[ConnectionPool, str, str]] = {}
 
     def _pool(self, scheme: str, host: str, port: int) -> ConnectionPool:
         key = (scheme, host, port)
@@ -202,7 +203,25 @@ class HttpClient:
         time-out to the caller (the delivery engine sets its own).
         """
         target = url or self.url
-        parts = urlsplit(target)
+        pool, host_header, path = self._target(target)
+        sent = {**self.headers}
+        for name, value in headers.items():
+            sent[name] = _header_value(value)
+        sent["Content-Length"] = str(len(payload))
+        head = request_head(method, path, host_header, sent) + b"\r\n"
+        answer = self._exchange(pool, head, payload)
+        if timeout:
+            answer.addTimeout(self.timeout, reactor)
+        answer.addErrback(self._failed, target)
+        return answer
+
+    def _target(self, url: str) -> tuple[ConnectionPool, str, str]:
+        """The pool, Host header and request target for ``url``; worked out
+        once per URL (a client posts to its own URL nearly always)."""
+        known = self._targets.get(url)
+        if known is not None:
+            return known
+        parts = urlsplit(url)
         scheme = parts.scheme
         host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
@@ -215,22 +234,22 @@ class HttpClient:
         path = parts.path or "/"
         if parts.query:
             path = f"{path}?{parts.query}"
-        sent = {**self.headers}
-        for name, value in headers.items():
-            sent[name] = _header_value(value)
-        sent["Content-Length"] = str(len(payload))
-        head = request_head(method, path, host_header, sent) + b"\r\n"
-        answer = self._exchange(self._pool(scheme, host, port), head, payload)
-        if timeout:
-            answer.addTimeout(self.timeout, reactor)
-        answer.addErrback(self._failed, target)
-        return answer
+        target = (self._pool(scheme, host, port), host_header, path)
+        if len(self._targets) < 100:
+            self._targets[url] = target
+        return target
 
     def _exchange(
         self, pool: ConnectionPool, head: bytes, payload: bytes
     ) -> defer.Deferred[HttpAnswer]:
         """Get a connection, send, and fire with the answer; cancelling at
         any point closes what was opened and fails with CancelledError."""
+        idle = pool.idle_connection()
+        if idle is not None:
+            # The common case: a kept-alive connection is free, and the
+            # request's own Deferred (cancelling it aborts the connection)
+            # is the answer.
+            return idle.request(head, payload)
         current: defer.Deferred[Any] | None = None
 
         def cancel(_: defer.Deferred[HttpAnswer]) -> None:
