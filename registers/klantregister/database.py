@@ -91,10 +91,12 @@ class Database:
         engine = engines.make_engine(
             url,
             owner="the klantregister",
-            # WAL with NORMAL survives a crash of the process; only a power
-            # cut may lose the last transactions, which the broker then
-            # delivers again.
-            synchronous="NORMAL",
+            # FULL, as the journal: the broker records a delivery as done
+            # once this commit returns, and never delivers it again, so a
+            # commit that a power cut could still take back (NORMAL) would
+            # be a change lost for good. Measured: no difference in
+            # creeerZaak throughput, since concurrent writes share commits.
+            synchronous="FULL",
             pool_size=pool_size,
         )
         return cls(engines.migrated(engine, upgrade))

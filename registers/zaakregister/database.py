@@ -87,9 +87,12 @@ class Database:
         engine = engines.make_engine(
             url,
             owner="the zaakregister",
-            # WAL with NORMAL survives a crash of the process; a zaak that a
-            # power cut takes with it is one the sender got no answer for.
-            synchronous="NORMAL",
+            # FULL, as the journal: the sender's answer (the Bv03 or La01)
+            # leaves once this commit returned and the journal recorded the
+            # delivery, so a commit that a power cut could still take back
+            # (NORMAL) would be an acknowledged zaak lost. Measured: no
+            # difference in creeerZaak throughput (writes share commits).
+            synchronous="FULL",
             pool_size=pool_size,
             # BSNs travel as bound parameters; SQLAlchemy must not quote them
             # in the texts of its errors, which end up in logs.
