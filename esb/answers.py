@@ -62,10 +62,23 @@ class Answer:
 
 
 def stuf_tijdstip(now: float | None = None) -> str:
-    """A StUF Tijdstip (yyyymmddhhmmssfff) in local time, as StUF prescribes."""
+    """A StUF Tijdstip (yyyymmddhhmmssfff) in local time, as StUF prescribes.
+
+    Every answer carries one; the part up to the second is made once a second.
+    """
+    global _second_text
     moment = time.time() if now is None else now
+    second = int(moment // 1)
+    if _second_text[0] != second:
+        _second_text = (
+            second,
+            time.strftime("%Y%m%d%H%M%S", time.localtime(second)),
+        )
     millis = int((moment % 1) * 1000)
-    return time.strftime("%Y%m%d%H%M%S", time.localtime(moment)) + f"{millis:03d}"
+    return f"{_second_text[1]}{millis:03d}"
+
+
+_second_text: tuple[int, str] = (-1, "")
 
 
 def fault_berichtcode(request_berichtcode: str | None) -> str:

@@ -133,7 +133,8 @@ class DeliveryEngine:
             except Exception:
                 sent = defer.fail()
             else:
-                sent.addTimeout(destination.timeout, self.reactor)
+                if not getattr(adapter, "keeps_timeout", False):
+                    sent.addTimeout(destination.timeout, self.reactor)
         attempted: defer.Deferred[AttemptResult] = sent.addBoth(
             self._attempted,
             delivery_id,

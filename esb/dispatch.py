@@ -197,7 +197,6 @@ class RoutedDispatcher:
         stored = self.runtime.writer.submit(
             RecordRouted(received, route.id, tuple(deliveries), now)
         )
-        stored.addErrback(self._duplicate_or_journal_fault, message)
 
         # Deliver: reply now and wait, or publish and answer Bv03.
         outbounds = [(route.destinations, message, payload)] + [
@@ -209,13 +208,23 @@ class RoutedDispatcher:
         # document (a 25 MB zaakdocument) in memory once instead of twice.
         for _names, held, _payload_bytes in outbounds:
             held.body = held.envelope = None
+        answered: defer.Deferred[Any]
         if route.mode == "publish":
             assert answer is not None
-            stored.addCallback(self._publish, outbounds, answer)
+            answered = stored.addCallbacks(
+                self._publish,
+                self._refused,
+                callbackArgs=(outbounds, answer),
+                errbackArgs=(message,),
+            )
         else:
-            stored.addCallback(self._reply, route, message, payload, outbounds)
-        stored.addErrback(_answered)
-        return cast(defer.Deferred[Answer], stored)
+            answered = stored.addCallbacks(
+                self._reply,
+                self._refused,
+                callbackArgs=(route, message, payload, outbounds),
+                errbackArgs=(message,),
+            )
+        return cast(defer.Deferred[Answer], answered)
 
     def _planned(
         self, route: Route, taps: tuple[Any, ...], now: float
@@ -234,7 +243,9 @@ class RoutedDispatcher:
         ]
         return planned
 
-    def _duplicate_or_journal_fault(self, failure: Any, message: Message) -> Any:
+    def _refused(self, failure: Any, message: Message) -> Answer:
+        """The journal did not store the message: a repeat gets the answer
+        the first one got; anything else is a fault."""
         if failure.check(DuplicateMessageError):
             original = failure.value.original
             if original.answer is not None:
@@ -246,7 +257,7 @@ class RoutedDispatcher:
                 # A stored foutbericht goes back as it went the first time:
                 # a SOAP Fault, HTTP 500.
                 status = 500 if read_fault(original.answer) else 200
-                raise _Answered(Answer(status, original.answer))
+                return Answer(status, original.answer)
             if original.state == "dead":
                 raise StufFault(
                     "StUF016",
@@ -261,7 +272,7 @@ class RoutedDispatcher:
                 "in behandeling",
             )
         if failure.check(StufFault):
-            return failure
+            failure.raiseException()
         log.failure("Journal write failed for {id}", failure, id=message.id)
         raise StufFault(
             "StUF046",
@@ -410,25 +421,11 @@ class RoutedDispatcher:
         )
 
 
-class _Answered(Exception):
-    """Carries an answer past the rest of the dispatch callbacks."""
-
-    def __init__(self, answer: Answer) -> None:
-        super().__init__("answered")
-        self.answer = answer
-
-
 PURGE_SECONDS = 3600.0
 
 
 def _seconds(days: float | None) -> float | None:
     return None if days is None else days * 86400.0
-
-
-def _answered(failure: Any) -> Answer:
-    failure.trap(_Answered)
-    answer: Answer = failure.value.answer
-    return answer
 
 
 def _payload(route: Route, message: Message) -> bytes:

@@ -19,6 +19,7 @@ be a guess.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
@@ -113,6 +114,9 @@ class _Name:
     generic: bool
 
 
+# Senders use a few dozen message names and SOAPActions: each is taken apart
+# once (bounded, against a sender that makes up new ones).
+@functools.lru_cache(maxsize=4096)
 def _split(name: str) -> _Name | None:
     named = _NAMED.match(name)
     if named:
@@ -125,6 +129,7 @@ def _split(name: str) -> _Name | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _action_name(soap_action: str) -> str:
     """The last segment of a SOAPAction URI: what names the operation."""
     return re.split(r"[/#:]", soap_action.rstrip("/"))[-1]

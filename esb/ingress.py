@@ -299,6 +299,7 @@ class Ingress(protocol.Protocol):
         self.addr = addr
         self.site = ingress.site
         self.idle_call: IDelayedCall | None = None
+        self.last_seen = 0.0  # when the connection last did something
         # Bytes received and not yet read: the start of the next request.
         self.buffer = b""
         self.reading: _Request | None = None  # its body is arriving
@@ -351,12 +352,17 @@ class Ingress(protocol.Protocol):
     def _watch_idle(self) -> None:
         timeout = self.site.timeOut
         if timeout:
+            self.last_seen = self.site.reactor.seconds()
             self.idle_call = self.site.reactor.callLater(timeout, self._time_out)
 
     def _touch(self) -> None:
-        """Something happened: the idle time-out counts from now."""
-        if self.idle_call is not None and self.site.timeOut:
-            self.idle_call.reset(self.site.timeOut)
+        """Something happened: the idle time-out counts from now.
+
+        Only the moment is noted; the timer, when it fires, sees how long the
+        connection has really been idle (moving the timer on every request
+        cost two reschedules a message).
+        """
+        self.last_seen = self.site.reactor.seconds()
 
     def _stop_idle(self) -> None:
         if self.idle_call is not None and self.idle_call.active():
@@ -368,8 +374,13 @@ class Ingress(protocol.Protocol):
         # for that long, and no request with the broker (that may take its
         # time, as in twisted.web).
         self.idle_call = None
-        if self.handling is not None:
-            self._watch_idle()
+        timeout = self.site.timeOut
+        if not timeout:
+            return
+        idle = self.site.reactor.seconds() - self.last_seen
+        if self.handling is not None or idle < timeout:
+            later = timeout - idle if self.handling is None else timeout
+            self.idle_call = self.site.reactor.callLater(later, self._time_out)
             return
         log.info("Timing out client: {peer}", peer=str(self.addr))
         transport: Any = self.transport

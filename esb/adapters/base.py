@@ -76,7 +76,13 @@ class DeliveryError(EmoError):
 
 
 class Adapter(Protocol):
-    """A destination that messages can be delivered to."""
+    """A destination that messages can be delivered to.
+
+    The delivery engine gives up on an attempt after the destination's
+    time-out; an adapter that does so itself (its factory is given the
+    time-out) says ``keeps_timeout = True``, and the engine sets no timer of
+    its own.
+    """
 
     def deliver(self, outbound: Outbound) -> defer.Deferred[Delivered]: ...
 

@@ -418,6 +418,9 @@ def _foutbericht(detail: etree._Element | None) -> etree._Element | None:
 class HttpAdapter:
     """Delivers by HTTP POST (or PUT), judging the answer by its status."""
 
+    # Its HttpClient gives up after the destination's time-out.
+    keeps_timeout = True
+
     def __init__(
         self,
         name: str,

@@ -124,6 +124,9 @@ def judge(url: str, answer: HttpAnswer) -> Delivered:
 class StufAdapter:
     """Passes the original SOAP envelope to a StUF service."""
 
+    # Its HttpClient gives up after the destination's time-out.
+    keeps_timeout = True
+
     def __init__(
         self, name: str, client: HttpClient, *, soap_action: str | None = None
     ) -> None:
