@@ -20,7 +20,8 @@ here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,6 +248,22 @@ def hot_statements(dialect: Dialect) -> HotStatements:
     return statements
 
 
+def _per_size(
+    make: Callable[[BulkStatements, int], str],
+) -> Callable[[BulkStatements, int], str]:
+    """A statement's text for ``n`` rows, made on first use and kept."""
+
+    @functools.wraps(make)
+    def made(self: BulkStatements, n: int) -> str:
+        key = (make.__name__, n)
+        text = self._made.get(key)
+        if text is None:
+            text = self._made[key] = make(self, n)
+        return text
+
+    return made
+
+
 class BulkStatements:
     """The multi-row statements of :mod:`esb.journal.bulk`, for one dialect.
 
@@ -274,60 +291,44 @@ class BulkStatements:
     def _marks(self, n: int) -> str:
         return ", ".join([self._mark] * n)
 
-    def _text(self, kind: str, n: int) -> str:
-        made = self._made.get((kind, n))
-        if made is None:
-            made = self._made[(kind, n)] = getattr(self, f"_{kind}")(n)
-        return made
-
+    @_per_size
     def insert_messages(self, n: int) -> str:
         """Messages; returns ``seq, id`` of those stored (not of duplicates)."""
-        return self._text("insert_messages", n)
-
-    def _insert_messages(self, n: int) -> str:
         return (
             f"INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)}) "
             f"VALUES {self._rows(n, len(MESSAGE_COLUMNS))} "
             "ON CONFLICT DO NOTHING RETURNING seq, id"
         )
 
+    @_per_size
     def insert_payloads(self, n: int) -> str:
         """Rows of ``message_seq, raw``."""
-        return self._text("insert_payloads", n)
-
-    def _insert_payloads(self, n: int) -> str:
         return (
             f"INSERT INTO {payloads.name} (message_seq, raw) VALUES {self._rows(n, 2)}"
         )
 
+    @_per_size
     def put_answers(self, n: int) -> str:
         """Rows of ``message_seq, answered_at, answer``, replacing any stored."""
-        return self._text("put_answers", n)
-
-    def _put_answers(self, n: int) -> str:
         return (
             f"INSERT INTO {answers.name} (message_seq, answered_at, answer) "
             f"VALUES {self._rows(n, 3)} ON CONFLICT (message_seq) DO UPDATE SET "
             "answered_at = excluded.answered_at, answer = excluded.answer"
         )
 
+    @_per_size
     def insert_deliveries(self, n: int) -> str:
         """Deliveries; returns ``id, message_seq, destination, mode``."""
-        return self._text("insert_deliveries", n)
-
-    def _insert_deliveries(self, n: int) -> str:
         return (
             f"INSERT INTO {deliveries.name} ({', '.join(DELIVERY_COLUMNS)}) "
             f"VALUES {self._rows(n, len(DELIVERY_COLUMNS))} "
             "RETURNING id, message_seq, destination, mode"
         )
 
+    @_per_size
     def deliver(self, n: int) -> str:
         """Rows of ``delivery id, now``: each delivery delivered, one attempt
         more; returns ``id, message_seq`` of those found."""
-        return self._text("deliver", n)
-
-    def _deliver(self, n: int) -> str:
         # VALUES names its columns column1, column2, ... in SQLite and
         # PostgreSQL alike, and neither lets an UPDATE's RETURNING name the
         # FROM clause's columns, which it does not need to.
@@ -339,24 +340,20 @@ class BulkStatements:
             "RETURNING id, message_seq"
         )
 
+    @_per_size
     def insert_attempts(self, n: int) -> str:
         """Rows in the order of :data:`ATTEMPT_COLUMNS`."""
-        return self._text("insert_attempts", n)
-
-    def _insert_attempts(self, n: int) -> str:
         return (
             f"INSERT INTO {attempts.name} ({', '.join(ATTEMPT_COLUMNS)}) "
             f"VALUES {self._rows(n, len(ATTEMPT_COLUMNS))}"
         )
 
+    @_per_size
     def states(self, n: int) -> str:
         """For ``n`` message seqs: on SQLite ``seq, state, delivery state``
         (one row per delivery); on PostgreSQL ``seq, state``, the message
         rows locked in seq order, so two brokers settling the same messages
         wait for each other instead of deadlocking."""
-        return self._text("states", n)
-
-    def _states(self, n: int) -> str:
         if self.locks_rows:
             return (
                 f"SELECT seq, state FROM {messages.name} "
@@ -368,22 +365,18 @@ class BulkStatements:
             f"WHERE m.seq IN ({self._marks(n)})"
         )
 
+    @_per_size
     def delivery_states(self, n: int) -> str:
         """``message_seq, state`` of the deliveries of ``n`` messages (read
         after :meth:`states` locked them, on PostgreSQL)."""
-        return self._text("delivery_states", n)
-
-    def _delivery_states(self, n: int) -> str:
         return (
             f"SELECT message_seq, state FROM {deliveries.name} "
             f"WHERE message_seq IN ({self._marks(n)})"
         )
 
+    @_per_size
     def set_states(self, n: int) -> str:
         """Rows of ``seq, state, now``."""
-        return self._text("set_states", n)
-
-    def _set_states(self, n: int) -> str:
         table = messages.name
         return (
             f"UPDATE {table} SET state = v.column2, updated_at = v.column3 "

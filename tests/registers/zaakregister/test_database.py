@@ -64,17 +64,6 @@ def test_migrations_on_postgresql(postgres_url: str) -> None:
         database.close()
 
 
-def test_commits_are_on_disk_before_the_sender_is_answered(tmp_path: Path) -> None:
-    """synchronous=FULL: a zaak the sender got an answer for survives a
-    power cut, as the journal's record of its delivery does."""
-    database = Database.open(f"sqlite:///{tmp_path / 'zaakregister.db'}")
-    try:
-        with database.engine.connect() as connection:
-            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
-    finally:
-        database.close()
-
-
 def test_sqlite_in_memory_is_refused() -> None:
     """Each connection to :memory: is its own database: not a register."""
     with pytest.raises(ValueError, match="not :memory:"):
