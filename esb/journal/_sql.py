@@ -200,6 +200,7 @@ class HotStatements:
         self.message_seq = prepare(
             sa.select(messages.c.seq).where(messages.c.id == sa.bindparam("b_id"))
         )
+        self.bulk = BulkStatements(dialect)
 
 
 def _upsert_answer(
@@ -398,13 +399,6 @@ def chunks(count: int) -> list[tuple[int, int]]:
     return pieces
 
 
-_bulk: dict[str, BulkStatements] = {}
-
-
 def bulk_statements(dialect: Dialect) -> BulkStatements:
     """The multi-row statements for ``dialect``."""
-    key = f"{dialect.name}+{dialect.driver}"
-    statements = _bulk.get(key)
-    if statements is None:
-        statements = _bulk[key] = BulkStatements(dialect)
-    return statements
+    return hot_statements(dialect).bulk
