@@ -43,6 +43,10 @@ log = Logger()
 
 POLL_SECONDS = 0.5
 MAX_IN_FLIGHT = 64
+# At most this many due deliveries per destination in one poll, and of those
+# to destinations gone from the routes.
+CLAIM_LIMIT = 200
+OTHERS_LIMIT = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ class DeliveryEngine:
         self.in_flight: dict[str, int] = {}
         self._poller: task.LoopingCall | None = None
         self._polling = False
+        # Destinations whose last poll found more due than they had room for.
+        self._backlogged: set[str] = set()
 
     def update(
         self,
@@ -157,6 +163,14 @@ class DeliveryEngine:
         keep_answer: bool,
     ) -> defer.Deferred[AttemptResult]:
         self.in_flight[destination_name] -= 1
+        if (
+            destination_name in self._backlogged
+            and self.in_flight[destination_name] <= self.max_in_flight // 2
+        ):
+            # Half its room is free again and deliveries are waiting: take
+            # them now rather than at the next tick of the poller.
+            self._backlogged.discard(destination_name)
+            self.kick()
         ended = self.now()
         if not isinstance(result, Failure):
             delivered = result
@@ -267,17 +281,32 @@ class DeliveryEngine:
             return
         self._polling = True
         try:
-            busy = sum(self.in_flight.values())
-            free = self.max_in_flight * max(1, len(self.destinations)) - busy
-            if free <= 0:
-                return
+            # Each destination takes as many due deliveries as it has room
+            # for; what it has no room for stays due for the next poll. Each
+            # is claimed until its attempt's time-out has passed.
             now = self.now()
+            free = {
+                name: (
+                    min(CLAIM_LIMIT, self.max_in_flight - self.in_flight.get(name, 0)),
+                    now + destination.timeout + 5,
+                )
+                for name, destination in self.destinations.items()
+            }
             longest = max((d.timeout for d in self.destinations.values()), default=30.0)
+            others = (OTHERS_LIMIT, now + longest + 5)
             due: list[DueDelivery] = yield self.writer.submit(
-                lambda tx: tx.claim_due(now, min(free, 200), until=now + longest + 5)
+                lambda tx: tx.claim_due_per_destination(now, free, others=others)
             )
+            taken: dict[str, int] = {}
             for item in due:
+                name = item.delivery.destination
+                taken[name] = taken.get(name, 0) + 1
                 self._resume(item)
+            self._backlogged = {
+                name
+                for name, (limit, _until) in free.items()
+                if limit > 0 and taken.get(name, 0) == limit
+            }
         except Exception:
             log.failure("Delivery poll failed")
         finally:

@@ -11,7 +11,7 @@ read through a blob handle (see :mod:`._blobs`), copied once instead of twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -210,9 +210,17 @@ def find_by_sender_ref(
 
 
 def due_deliveries(
-    connection: sa.Connection, now: float, limit: int, *, lock: bool = False
+    connection: sa.Connection,
+    now: float,
+    limit: int,
+    *,
+    lock: bool = False,
+    destination: str | None = None,
+    excluding: Collection[str] = (),
 ) -> list[DueDelivery]:
-    """Open deliveries due at ``now``, the longest waiting first.
+    """Open deliveries due at ``now``, the longest waiting first; only those
+    to ``destination`` if given, and none to the destinations ``excluding``
+    names.
 
     Ordering by ``next_attempt_at`` is what keeps one bad message from
     starving the others: a delivery that fails is given a later
@@ -238,6 +246,10 @@ def due_deliveries(
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
         .limit(limit)
     )
+    if destination is not None:
+        query = query.where(deliveries.c.destination == destination)
+    if excluding:
+        query = query.where(deliveries.c.destination.not_in(list(excluding)))
     if lock:
         query = query.with_for_update(skip_locked=True, of=deliveries)
     return [

@@ -12,7 +12,7 @@ reading the clock, so the broker decides what "now" is and tests can too.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -461,6 +461,32 @@ class Transaction:
             .values(state="dead", next_attempt_at=None, updated_at=now)
         )
 
+    def claim_due_per_destination(
+        self,
+        now: float,
+        free: Mapping[str, tuple[int, float]],
+        *,
+        others: tuple[int, float] | None = None,
+    ) -> list[DueDelivery]:
+        """:meth:`claim_due` for each destination as far as it has room:
+        ``free`` maps a destination to how many of its deliveries to take and
+        until when; ``others`` says the same for deliveries to destinations
+        ``free`` does not name (gone from the routes: their attempts fail and
+        are journaled as such).
+
+        A destination with a backlog then takes what it can start, and the
+        rest stays due for the next poll, instead of being claimed and left
+        until its time-out; and one destination's backlog never hides
+        another's due deliveries.
+        """
+        claimed: list[DueDelivery] = []
+        for destination, (limit, until) in free.items():
+            if limit > 0:
+                claimed += self._claim(now, limit, until, destination=destination)
+        if others is not None and others[0] > 0:
+            claimed += self._claim(now, others[0], others[1], excluding=list(free))
+        return claimed
+
     def claim_due(self, now: float, limit: int, *, until: float) -> list[DueDelivery]:
         """Take the due deliveries for this process until ``until``.
 
@@ -470,7 +496,25 @@ class Transaction:
         sharing a PostgreSQL journal, does not take them too. If this process
         dies during the attempt, they become due again at ``until``.
         """
-        due = _queries.due_deliveries(self.connection, now, limit, lock=True)
+        return self._claim(now, limit, until)
+
+    def _claim(
+        self,
+        now: float,
+        limit: int,
+        until: float,
+        *,
+        destination: str | None = None,
+        excluding: Collection[str] = (),
+    ) -> list[DueDelivery]:
+        due = _queries.due_deliveries(
+            self.connection,
+            now,
+            limit,
+            lock=True,
+            destination=destination,
+            excluding=excluding,
+        )
         if not due:
             return []
         self.connection.execute(

@@ -371,6 +371,40 @@ def test_claiming_due_deliveries_hides_them_until_the_claim_expires(
     assert [d.delivery.id for d in journal.due_deliveries(1030.0)] == [delivery_id]
 
 
+def test_each_destination_claims_only_what_it_has_room_for(
+    journal: Journal, make_received: MakeReceived
+) -> None:
+    """Per destination, the oldest due deliveries up to its room, claimed
+    until its own time; the rest stay due for the next poll. Deliveries to a
+    destination the routes no longer name are claimed as 'others'."""
+    busy = [
+        _store(journal, make_received(), ("busy",), due=1000.0 + n)[0] for n in range(4)
+    ]
+    quiet = [
+        _store(journal, make_received(), ("quiet",), due=1001.0)[0] for _ in range(2)
+    ]
+    [gone] = _store(journal, make_received(), ("gone",), due=1002.0)
+
+    claimed = journal.write(
+        lambda tx: tx.claim_due_per_destination(
+            1010.0,
+            {"busy": (2, 1025.0), "quiet": (10, 1045.0), "full": (0, 1025.0)},
+            others=(5, 1050.0),
+        )
+    )
+
+    until = {c.delivery.id: c.delivery.next_attempt_at for c in claimed}
+    assert until == {
+        busy[0]: 1025.0,
+        busy[1]: 1025.0,
+        quiet[0]: 1045.0,
+        quiet[1]: 1045.0,
+        gone: 1050.0,
+    }
+    still_due = {d.delivery.id for d in journal.due_deliveries(1010.0)}
+    assert still_due == {busy[2], busy[3]}
+
+
 def test_a_dead_message_can_be_retried(
     journal: Journal, make_received: MakeReceived
 ) -> None:
