@@ -202,9 +202,20 @@ class BrokerService:
             "validating": bool(self.schemas),
             "routes": str(self.settings.routes_path),
             "sources": self.sources.describe(),
+            "deliveries_in_flight": self._deliveries_in_flight(),
             "last_reload": None
             if self.last_reload is None
             else {"ok": self.last_reload.ok, "text": self.last_reload.text},
+        }
+
+    def _deliveries_in_flight(self) -> dict[str, int]:
+        """Attempts under way, per destination (deliveries beyond the
+        engine's room per destination wait in the journal)."""
+        runtime = getattr(getattr(self.broker, "dispatcher", None), "runtime", None)
+        if runtime is None:
+            return {}
+        return {
+            name: count for name, count in runtime.engine.in_flight.items() if count
         }
 
     def _write_state(self, port: int) -> None:

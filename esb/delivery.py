@@ -83,6 +83,8 @@ class DeliveryEngine:
         self.adapters: Mapping[str, Adapter] = {}
         self.rebuild: Rebuild | None = None
         self.in_flight: dict[str, int] = {}
+        # Room kept for attempts whose message is being journaled.
+        self.reserved: dict[str, int] = {}
         self._poller: task.LoopingCall | None = None
         self._polling = False
         # Destinations whose last poll found more due than they had room for.
@@ -101,6 +103,30 @@ class DeliveryEngine:
     def now(self) -> float:
         return self.reactor.seconds()
 
+    def has_room(self, destination_name: str) -> bool:
+        """Whether another attempt to this destination may start now."""
+        busy = self.in_flight.get(destination_name, 0)
+        return busy + self.reserved.get(destination_name, 0) < self.max_in_flight
+
+    def reserve(self, destination_name: str) -> bool:
+        """Keep room for an attempt that starts once its message is
+        journaled (:meth:`attempt` with ``reserved``); False when there is
+        none."""
+        if not self.has_room(destination_name):
+            return False
+        self.reserved[destination_name] = self.reserved.get(destination_name, 0) + 1
+        return True
+
+    def release(self, destination_name: str) -> None:
+        """Give back room kept by :meth:`reserve` for an attempt that will
+        not start (its message was not journaled)."""
+        self.reserved[destination_name] -= 1
+
+    def wait_for_room(self, destination_name: str) -> None:
+        """A delivery to this destination waits in the journal, due: poll
+        as soon as half the destination's room is free again."""
+        self._backlogged.add(destination_name)
+
     # One attempt ------------------------------------------------------------
 
     def attempt(
@@ -110,8 +136,11 @@ class DeliveryEngine:
         outbound: Outbound,
         *,
         keep_answer: bool = False,
+        reserved: bool = False,
     ) -> defer.Deferred[AttemptResult]:
         """Make one attempt and journal it; fires with an AttemptResult.
+
+        ``reserved``: the attempt takes the room :meth:`reserve` kept for it.
 
         ``keep_answer``: a request-reply delivery's answer is the sender's,
         kept for a repeat of the request; a delivered one is stored in the
@@ -124,6 +153,8 @@ class DeliveryEngine:
         destination = self.destinations.get(destination_name)
         adapter = self.adapters.get(destination_name)
         started = self.now()
+        if reserved:
+            self.release(destination_name)
         self.in_flight[destination_name] = self.in_flight.get(destination_name, 0) + 1
         sent: defer.Deferred[Any]
         if destination is None or adapter is None:
@@ -302,11 +333,11 @@ class DeliveryEngine:
                 name = item.delivery.destination
                 taken[name] = taken.get(name, 0) + 1
                 self._resume(item)
-            self._backlogged = {
+            self._backlogged.update(
                 name
                 for name, (limit, _until) in free.items()
                 if limit > 0 and taken.get(name, 0) == limit
-            }
+            )
         except Exception:
             log.failure("Delivery poll failed")
         finally:
@@ -329,7 +360,7 @@ class DeliveryEngine:
                 )
             )
             return
-        if self.in_flight.get(delivery.destination, 0) >= self.max_in_flight:
+        if not self.has_room(delivery.destination):
             return  # claimed until its time-out; taken up again then
         assert self.rebuild is not None
         try:

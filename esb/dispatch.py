@@ -18,7 +18,7 @@ For one message, after the broker has identified and validated it::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -187,18 +187,9 @@ class RoutedDispatcher:
             answer = None
             received = ReceivedMessage.from_message(message)
 
-        # Steps: transform, set, wiretap.
+        # Steps: transform, set, wiretap; and the bytes each destination gets.
         taps = route.run_steps(message)
         payload = _payload(route, message)
-
-        # Journal: one transaction holds the message and all its deliveries.
-        deliveries = self._planned(route, taps, now)
-
-        stored = self.runtime.writer.submit(
-            RecordRouted(received, route.id, tuple(deliveries), now)
-        )
-
-        # Deliver: reply now and wait, or publish and answer Bv03.
         outbounds = [(route.destinations, message, payload)] + [
             ((tap.destination,), tap.message, _payload(route, tap.message))
             for tap in taps
@@ -208,44 +199,75 @@ class RoutedDispatcher:
         # document (a 25 MB zaakdocument) in memory once instead of twice.
         for _names, held, _payload_bytes in outbounds:
             held.body = held.envelope = None
+
+        # Journal: one transaction holds the message and all its deliveries.
+        # From planning on nothing raises: the room kept for the deliveries
+        # to attempt now is taken by them, or given back by _refused.
+        deliveries = self._planned(route, taps, now)
+        now_flags = [delivery.next_attempt_at > now for delivery in deliveries]
+        stored = self.runtime.writer.submit(
+            RecordRouted(received, route.id, tuple(deliveries), now)
+        )
+
+        # Deliver: reply now and wait, or publish and answer Bv03.
         answered: defer.Deferred[Any]
         if route.mode == "publish":
             assert answer is not None
             answered = stored.addCallbacks(
                 self._publish,
                 self._refused,
-                callbackArgs=(outbounds, answer),
-                errbackArgs=(message,),
+                callbackArgs=(outbounds, now_flags, answer),
+                errbackArgs=(message, deliveries, now_flags),
             )
         else:
             answered = stored.addCallbacks(
                 self._reply,
                 self._refused,
-                callbackArgs=(route, message, payload, outbounds),
-                errbackArgs=(message,),
+                callbackArgs=(route, message, payload, outbounds, now_flags),
+                errbackArgs=(message, deliveries, now_flags),
             )
         return cast(defer.Deferred[Answer], answered)
 
     def _planned(
         self, route: Route, taps: tuple[Any, ...], now: float
     ) -> list[PlannedDelivery]:
-        def until(name: str) -> float:
-            destination = self.table.destinations[name]
-            return now + destination.timeout + 5
+        """One delivery per destination and wiretap, in that order.
+
+        A delivery attempted at once is due again only after its attempt's
+        time-out (a crash during the attempt makes it due then). A published
+        one to a destination with all its attempts under way is not
+        attempted now: it is due at once, and the engine's poller takes it
+        when the destination has room, so a slow destination holds a bounded
+        number of attempts and the rest wait in the journal.
+        """
+        engine = self.runtime.engine
+
+        def delivery(name: str, mode: DeliveryMode) -> PlannedDelivery:
+            if mode == "publish" and not engine.reserve(name):
+                engine.wait_for_room(name)
+                return PlannedDelivery(name, mode, now)
+            return PlannedDelivery(
+                name, mode, now + self.table.destinations[name].timeout + 5
+            )
 
         mode: DeliveryMode = "request-reply" if route.mode == "reply" else "publish"
-        planned = [
-            PlannedDelivery(name, mode, until(name)) for name in route.destinations
-        ]
-        planned += [
-            PlannedDelivery(tap.destination, "publish", until(tap.destination))
-            for tap in taps
-        ]
+        planned = [delivery(name, mode) for name in route.destinations]
+        planned += [delivery(tap.destination, "publish") for tap in taps]
         return planned
 
-    def _refused(self, failure: Any, message: Message) -> Answer:
+    def _refused(
+        self,
+        failure: Any,
+        message: Message,
+        deliveries: Sequence[PlannedDelivery],
+        now_flags: Sequence[bool],
+    ) -> Answer:
         """The journal did not store the message: a repeat gets the answer
-        the first one got; anything else is a fault."""
+        the first one got; anything else is a fault. The room kept for its
+        published deliveries is given back."""
+        for delivery, at_once in zip(deliveries, now_flags, strict=True):
+            if at_once and delivery.mode == "publish":
+                self.runtime.engine.release(delivery.destination)
         if failure.check(DuplicateMessageError):
             original = failure.value.original
             if original.answer is not None:
@@ -293,15 +315,26 @@ class RoutedDispatcher:
         self,
         delivery_ids: list[int],
         outbounds: list[tuple[tuple[str, ...], Message, bytes]],
+        now_flags: list[bool],
         answer: Answer,
     ) -> Answer:
+        self._attempt_published(delivery_ids, outbounds, now_flags)
+        return answer
+
+    def _attempt_published(
+        self,
+        delivery_ids: Sequence[int],
+        outbounds: Sequence[tuple[tuple[str, ...], Message, bytes]],
+        now_flags: Sequence[bool],
+    ) -> None:
         engine = self.runtime.engine
-        ids = iter(delivery_ids)
+        planned = iter(zip(delivery_ids, now_flags, strict=True))
         for names, message, payload in outbounds:
             outbound = self._outbound(message, payload)
             for name in names:
-                engine.attempt(next(ids), name, outbound)
-        return answer
+                delivery_id, at_once = next(planned)
+                if at_once:
+                    engine.attempt(delivery_id, name, outbound, reserved=True)
 
     def _reply(
         self,
@@ -310,13 +343,11 @@ class RoutedDispatcher:
         message: Message,
         payload: bytes,
         outbounds: list[tuple[tuple[str, ...], Message, bytes]],
+        now_flags: list[bool],
     ) -> defer.Deferred[Answer]:
         engine = self.runtime.engine
         # Wiretaps are published alongside; only the first delivery replies.
-        tap_ids = iter(delivery_ids[1:])
-        for names, tapped, tap_payload in outbounds[1:]:
-            for name in names:
-                engine.attempt(next(tap_ids), name, self._outbound(tapped, tap_payload))
+        self._attempt_published(delivery_ids[1:], outbounds[1:], now_flags[1:])
 
         name = route.destinations[0]
         outbound = self._outbound(message, payload)
