@@ -469,20 +469,7 @@ def test_a_missing_posted_answer_is_refused(
 # Employees' SAML ------------------------------------------------------------------
 
 
-@pytest.fixture(
-    params=[
-        "post",
-        pytest.param(
-            "artifact",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="zaakzoeker.saml.artifact checks the ArtifactResponse "
-                "signature on pysaml2's re-serialised XML, which drops the xmlns:xs "
-                "of a typed AttributeValue: artifacts with attributes fail (issue 7)",
-            ),
-        ),
-    ]
-)
+@pytest.fixture(params=["post", "artifact"])
 def medewerkers(
     zaakzoeker: Zaakzoeker, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[tuple[Flask, RunningIdp]]:

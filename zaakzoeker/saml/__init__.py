@@ -24,6 +24,8 @@ The modules::
     answer       reading an answer: pysaml2's checks, the level, the BSN;
                  SamlIdentity
     artifact     resolving a SAMLart with the IdP over SOAP
+    signature    the ArtifactResponse's signature, checked on the XML as
+                 received (schema, SAML core 5.4, xmlsec1)
     errors       SamlFout and SamlInstellingFout; pysaml2's errors as redenen
     pysaml2_log  pysaml2's own log lines, kept short and without BSNs
 
