@@ -7,6 +7,15 @@ first and swaps it in one assignment, so a message uses either the old routes
 or the new ones, never a mix; a broken file changes nothing. Then the
 sources are brought in line with the new file. A stop stops the sources
 first, so nothing new comes in while the messages in flight finish.
+
+A reload reads the routes file, compiles its stylesheets and fetches the
+WSDLs of its ``soap`` destinations in a thread of the reactor's pool, so the
+broker goes on answering messages meanwhile, however slow a WSDL's server
+is. What the reactor owns (the adapters' connection pools, the sources) is
+made in the reactor thread once that succeeded, and the swap happens there
+too. Reloads take turns: one asked for while another is being built waits
+for it, then reads the file itself and gets its own answer. Start-up does
+both steps in the reactor thread, before the broker listens.
 """
 
 from __future__ import annotations
@@ -15,12 +24,12 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, threads
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
@@ -48,11 +57,15 @@ class ReloadResult:
     text: str
 
 
-DispatcherFactory = Callable[[Settings, SchemaRegistry], Dispatcher]
+DispatcherPreparer = Callable[[Settings, SchemaRegistry], Callable[[], Dispatcher]]
+"""Reads the routes and what they name, in any thread (a reload's is not the
+reactor's), and returns the step that makes the dispatcher in the reactor
+thread (:func:`esb.dispatch.prepare_dispatcher`). Either raises EmoError
+when the routes cannot be used."""
 
 
-def no_routes(settings: Settings, schemas: SchemaRegistry) -> Dispatcher:
-    return NoRoutes()
+def no_routes(settings: Settings, schemas: SchemaRegistry) -> Callable[[], Dispatcher]:
+    return NoRoutes
 
 
 class BrokerService:
@@ -61,12 +74,12 @@ class BrokerService:
     def __init__(
         self,
         settings: Settings,
-        dispatcher_factory: DispatcherFactory = no_routes,
+        prepare_dispatcher: DispatcherPreparer = no_routes,
         closer: Callable[[], defer.Deferred[Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.started = time.time()
-        self._factory = dispatcher_factory
+        self._prepare_dispatcher = prepare_dispatcher
         self._closer = closer
         self.schemas = SchemaRegistry.empty()
         self.broker: Broker | None = None
@@ -74,6 +87,8 @@ class BrokerService:
         self.site: Any = None
         self.admin_token = secrets.token_urlsafe(24)
         self.last_reload: ReloadResult | None = None
+        self._reloads = defer.DeferredLock()
+        self._stopping = False
         self.sources = SourceManager(
             self.current_broker, max_bytes=settings.max_body_bytes
         )
@@ -98,14 +113,26 @@ class BrokerService:
             names=", ".join(info.name for info in self.schemas.sets),
         )
 
-    def build(self) -> Broker:
-        dispatcher = self._factory(self.settings, self.schemas)
-        return Broker(
+    def prepare(self) -> Callable[[], Broker]:
+        """Read the routes file and what it names; returns the step that
+        makes the broker for them.
+
+        This step blocks (a WSDL fetch may take up to its destination's
+        time-out) and may run in any thread; the step returned makes what
+        the reactor owns and runs in the reactor thread. Either raises
+        EmoError when the routes cannot be used.
+        """
+        make_dispatcher = self._prepare_dispatcher(self.settings, self.schemas)
+        return lambda: Broker(
             self.schemas,
-            dispatcher,
+            make_dispatcher(),
             system=self.settings.system,
             max_depth=self.settings.max_depth,
         )
+
+    def build(self) -> Broker:
+        """Both steps of :meth:`prepare` in this thread: for start-up."""
+        return self.prepare()()
 
     def start(self) -> IListeningPort:
         """Load everything, then listen. Raises EmoError when it cannot."""
@@ -157,10 +184,26 @@ class BrokerService:
 
     # Reload and status -----------------------------------------------------
 
-    def reload(self) -> ReloadResult:
-        """Build a new dispatcher from the routes file; keep the old on error."""
+    def reload(self) -> defer.Deferred[ReloadResult]:
+        """Build a new broker from the routes file and swap it in; keep the
+        old one when the file or a destination is broken.
+
+        Call it in the reactor thread. The Deferred fires once this reload
+        is done (after any reload still under way), with what it did; it
+        fails only on a bug. Messages are answered meanwhile, by the routes
+        in force.
+        """
+        return self._reloads.run(self._reload)
+
+    @defer.inlineCallbacks
+    def _reload(self) -> Generator[defer.Deferred[Any], Any, ReloadResult]:
         try:
-            broker = self.build()
+            if self._stopping:
+                raise EmoError("the broker is stopping")
+            # The blocking part, in a thread: YAML, stylesheets, WSDLs.
+            make_broker = yield threads.deferToThread(self.prepare)
+            # Back in the reactor thread: adapters, then the swap.
+            broker = make_broker()
         except EmoError as exc:
             result = ReloadResult(False, f"reload refused, routes unchanged:\n{exc}")
             log.error("Route reload refused: {error}", error=str(exc))
@@ -182,14 +225,16 @@ class BrokerService:
             route_sources = table.sources()
         return self.sources.apply(definitions, route_sources)
 
-    def admin(self, command: str, token: str | None) -> tuple[int, str]:
-        """Administrative commands over HTTP, for ``emo reload``."""
+    def admin(self, command: str, token: str | None) -> defer.Deferred[tuple[int, str]]:
+        """Administrative commands over HTTP, for ``emo reload``: the HTTP
+        status and text, once the command is done."""
         if not token or not secrets.compare_digest(token, self.admin_token):
-            return 403, "admin token missing or wrong\n"
+            return defer.succeed((403, "admin token missing or wrong\n"))
         if command == "reload":
-            result = self.reload()
-            return (200 if result.ok else 409), result.text + "\n"
-        return 404, f"unknown admin command {command!r}\n"
+            return self.reload().addCallback(
+                lambda result: ((200 if result.ok else 409), result.text + "\n")
+            )
+        return defer.succeed((404, f"unknown admin command {command!r}\n"))
 
     def status(self) -> dict[str, Any]:
         return {
@@ -245,6 +290,11 @@ class BrokerService:
         """Stop the sources and listening, let messages in flight finish,
         remove the pid file."""
         log.info("Stopping: no new messages, finishing messages in flight")
+        # A reload being built finishes first (a thread cannot be stopped),
+        # so that what it installs is stopped with the rest; reloads asked
+        # for from now on are refused.
+        self._stopping = True
+        yield self._reloads.run(lambda: None)
         yield self.sources.stop()
         if self.port is not None:
             yield self.port.stopListening()

@@ -172,7 +172,11 @@ def status(settings: Settings) -> int:
 
 
 def reload(settings: Settings) -> int:
-    """Ask the running broker to reload its routes and print what it says."""
+    """Ask the running broker to reload its routes and print what it says.
+
+    The broker answers once the new routes are in force, or refused; it
+    serves messages meanwhile, while it reads the routes and their WSDLs.
+    """
     state = read_state(settings)
     if state is None or not is_broker(state.pid):
         print("EMO is not running; nothing to reload.")

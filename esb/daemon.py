@@ -130,20 +130,25 @@ def run(settings: Settings) -> int:
         print(f"emo: a broker already runs with this data folder (pid {pid})")
         return 1
     _begin_logging()
-    from esb.dispatch import close_runtime, routed_dispatcher
+    from esb.dispatch import close_runtime, prepare_dispatcher
 
-    service = BrokerService(settings, routed_dispatcher, close_runtime)
+    service = BrokerService(settings, prepare_dispatcher, close_runtime)
     try:
         service.start()
     except EmoError as exc:
         log.critical("Cannot start: {error}", error=str(exc))
         return 2
 
+    def reload() -> None:
+        # The outcome is logged and shown in /healthz; a failure here is a bug.
+        service.reload().addErrback(lambda why: log.failure("Reload failed", why))
+
     def on_hup(signum: int, frame: object) -> None:
         # A signal handler may run between any two bytecodes; callFromThread
-        # is the reactor's one entry that is safe from there, and the reload
-        # then runs between messages.
-        IReactorFromThreads(reactor).callFromThread(service.reload)
+        # is the reactor's one entry that is safe from there. The reload
+        # then starts between messages, and the broker serves them while it
+        # reads the routes (esb.app).
+        IReactorFromThreads(reactor).callFromThread(reload)
 
     stopping: list[bool] = []
 

@@ -351,12 +351,19 @@ class NotFound(resource.Resource):
         return text.encode() + b"\n"
 
 
-AdminHandler = Callable[[str, "str | None"], tuple[int, str]]
+AdminHandler = Callable[[str, "str | None"], defer.Deferred[tuple[int, str]]]
+"""Runs an admin command (name, token given); fires with the HTTP status and
+text once it is done."""
 
 
 class Admin(resource.Resource):
     """``POST /admin/<command>``: operators' commands, from this machine only,
-    with the token the running broker wrote to its state file."""
+    with the token the running broker wrote to its state file.
+
+    The answer comes when the command is done: a reload takes as long as
+    reading the routes and their WSDLs, and the broker serves messages
+    meanwhile.
+    """
 
     isLeaf = True
 
@@ -364,16 +371,29 @@ class Admin(resource.Resource):
         super().__init__()
         self._handler = handler
 
-    def render_POST(self, request: server.Request) -> bytes:
+    def render_POST(self, request: server.Request) -> bytes | int:
         request.setHeader("content-type", "text/plain; charset=utf-8")
         peer = request.getClientAddress()
         if getattr(peer, "host", None) not in ("127.0.0.1", "::1"):
             request.setResponseCode(http.FORBIDDEN)
             return b"admin commands are taken from this machine only\n"
         command = request.path.decode("ascii", "replace").rsplit("/", 1)[-1]
-        status, text = self._handler(command, _header(request, "x-emo-admin-token"))
-        request.setResponseCode(status)
-        return text.encode()
+        done = self._handler(command, _header(request, "x-emo-admin-token"))
+        done.addCallback(self._answer, request)
+        done.addErrback(self._crash, request)
+        return server.NOT_DONE_YET
+
+    def _answer(self, outcome: tuple[int, str], request: server.Request) -> None:
+        status, text = outcome
+        _write(request, Answer(status, text.encode(), "text/plain; charset=utf-8"))
+
+    def _crash(self, failure: Failure, request: server.Request) -> None:
+        log.failure("Admin command failed", failure)
+        text = b"admin command failed; the broker's log says why\n"
+        _write(
+            request,
+            Answer(http.INTERNAL_SERVER_ERROR, text, "text/plain; charset=utf-8"),
+        )
 
 
 class Root(resource.Resource):

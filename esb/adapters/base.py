@@ -13,8 +13,15 @@ whether trying again can help: timeouts, refused connections, HTTP 5xx and
 StUF faults with plek server are worth a retry; HTTP 4xx and StUF faults with
 plek client are not, since the same message will fail the same way.
 
-Third-party adapters register a factory under the ``emo.adapters`` entry
-point group; the entry point's name is the destination ``type``.
+A factory whose work blocks (the ``soap`` adapter fetches its WSDL) is a
+:class:`TwoStepFactory`: a reload runs its ``prepare`` in a thread, so the
+broker keeps answering messages meanwhile, then calls what ``prepare``
+returned in the reactor thread to make what the reactor owns (connection
+pools, timers). Any other factory is called in the reactor thread.
+
+Third-party adapters register a factory (a TwoStepFactory too) under the
+``emo.adapters`` entry point group; the entry point's name is the
+destination ``type``.
 """
 
 from __future__ import annotations
@@ -92,13 +99,36 @@ class Adapter(Protocol):
 AdapterFactory = Callable[[str, Mapping[str, Any], float], Adapter]
 """Builds an adapter from (destination name, settings, timeout in seconds)."""
 
+AdapterPreparer = Callable[[str, Mapping[str, Any], float], Callable[[], Adapter]]
+"""The first step of a :class:`TwoStepFactory`: same arguments, returns the
+second step."""
+
+
+@dataclass(frozen=True, slots=True)
+class TwoStepFactory:
+    """An adapter factory split where the reactor thread must take over.
+
+    ``prepare`` does what may block and touches nothing the reactor owns
+    (checking the settings, reading files, fetching a WSDL); it may run in
+    any thread, and raises ConfigError as the factory would. What it
+    returns makes the adapter and must be called in the reactor thread.
+    Calling the factory does both at once.
+    """
+
+    prepare: AdapterPreparer
+
+    def __call__(
+        self, name: str, settings: Mapping[str, Any], timeout: float
+    ) -> Adapter:
+        return self.prepare(name, settings, timeout)()
+
 
 # The adapters EMO ships: destination type -> "module:factory". Each module is
 # imported only when a routes file uses its type.
 BUILTIN: dict[str, str] = {
     "http": "esb.adapters.http:HttpAdapter.from_settings",
     "file": "esb.adapters.file:FileAdapter.from_settings",
-    "soap": "esb.adapters.soap:SoapAdapter.from_settings",
+    "soap": "esb.adapters.soap:factory",
     "stuf": "esb.adapters.stuf:StufAdapter.from_settings",
     "amqp": "esb.adapters.amqp:AmqpAdapter.from_settings",
     "zaakregister": "esb.adapters.zaakregister:ZaakregisterAdapter.from_settings",

@@ -17,7 +17,11 @@ Settings in the routes file::
 The WSDL is read once, when the adapter is built (start-up or reload), with
 the destination's TLS and auth settings; a WSDL that cannot be read or that
 lacks the named service, port or operation is a ConfigError then. Reading
-one of the official StUF WSDLs takes one to three seconds.
+one of the official StUF WSDLs takes one to three seconds, fetching one from
+a slow server up to the destination's time-out; so :data:`factory` builds
+in two steps (:class:`~esb.adapters.base.TwoStepFactory`), and a reload
+reads the WSDL in a thread while the broker goes on answering messages.
+Start-up reads it in the reactor thread, before the broker listens.
 
 Each message's body element (the first child of its SOAP Body, or the whole
 document for a message without envelope) is sent in a fresh envelope of the
@@ -43,7 +47,7 @@ same cancellable Twisted HTTP client as the ``http`` and ``stuf`` adapters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +58,13 @@ from twisted.internet import defer
 from zeep.wsdl.bindings.soap import Soap12Binding, SoapBinding
 from zeep.xsd.types import collection, unresolved
 
-from esb.adapters.base import Delivered, DeliveryError, Outbound, setting
+from esb.adapters.base import (
+    Delivered,
+    DeliveryError,
+    Outbound,
+    TwoStepFactory,
+    setting,
+)
 from esb.adapters.http import CLIENT_KEYS, HttpClient
 from esb.adapters.stuf import judge
 from esb.adapters.tls import BasicAuth, TlsSettings, check_keys
@@ -135,8 +145,10 @@ def load_wsdl(
 ) -> WsdlPort:
     """Read the WSDL at ``location`` (file or URL) and choose a SOAP port.
 
-    Raises ConfigError saying what is wrong: unreadable, not a WSDL, no such
-    service or port, no SOAP binding.
+    Blocks for as long as the fetch takes (up to ``timeout`` per document
+    it imports); it touches nothing of the reactor's, so it may run in any
+    thread. Raises ConfigError saying what is wrong: unreadable, not a
+    WSDL, no such service or port, no SOAP binding.
     """
     session = requests.Session()
     if tls is not None:
@@ -249,6 +261,16 @@ class SoapAdapter:
     def from_settings(
         cls, name: str, settings: Mapping[str, Any], timeout: float
     ) -> SoapAdapter:
+        """Both steps of :meth:`prepare` at once, in the reactor thread."""
+        return cls.prepare(name, settings, timeout)()
+
+    @classmethod
+    def prepare(
+        cls, name: str, settings: Mapping[str, Any], timeout: float
+    ) -> Callable[[], SoapAdapter]:
+        """Check the settings and read the WSDL, in any thread; returns the
+        step that makes the adapter and its HTTP client, for the reactor
+        thread. Raises ConfigError."""
         check_keys(name, "soap", settings, SOAP_KEYS)
         tls = settings.get("tls")
         auth = settings.get("auth")
@@ -274,16 +296,23 @@ class SoapAdapter:
             raise ConfigError(
                 f"destination '{name}': 'headers' must map names to values"
             )
-        client = HttpClient(
-            name,
-            address,
-            timeout=timeout,
-            headers=headers,
-            tls=tls_settings,
-            auth=basic_auth,
-            max_connections=int(settings.get("max_connections", 32)),
-        )
-        return cls(name, client, wsdl, operation=_optional(settings, "operation"))
+
+        max_connections = int(settings.get("max_connections", 32))
+        operation = _optional(settings, "operation")
+
+        def make() -> SoapAdapter:
+            client = HttpClient(
+                name,
+                address,
+                timeout=timeout,
+                headers=headers,
+                tls=tls_settings,
+                auth=basic_auth,
+                max_connections=max_connections,
+            )
+            return cls(name, client, wsdl, operation=operation)
+
+        return make
 
     def deliver(self, outbound: Outbound) -> defer.Deferred[Delivered]:
         try:
@@ -344,6 +373,10 @@ class SoapAdapter:
 
     def close(self) -> defer.Deferred[None]:
         return self.client.close()
+
+
+factory = TwoStepFactory(SoapAdapter.prepare)
+"""The ``soap`` destination type (:data:`esb.adapters.base.BUILTIN`)."""
 
 
 def _optional(settings: Mapping[str, Any], key: str) -> str | None:

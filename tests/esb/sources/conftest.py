@@ -22,7 +22,7 @@ from lxml import etree
 
 from esb.app import BrokerService
 from esb.config import Settings
-from esb.dispatch import close_runtime, routed_dispatcher
+from esb.dispatch import close_runtime, prepare_dispatcher
 from tests.conftest import EXAMPLES
 from tests.esb.sources.reactor_thread import in_reactor, start_reactor
 
@@ -64,7 +64,7 @@ class Service:
             port=0,
             routes_file=self.routes_path,
         )
-        self.service = BrokerService(settings, routed_dispatcher, close_runtime)
+        self.service = BrokerService(settings, prepare_dispatcher, close_runtime)
         self.started = False
 
     def write_routes(self, routes: str) -> None:
