@@ -13,12 +13,17 @@ one of them migrates while the others wait. Migrations run online only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+
+IncludeObject = Callable[[object, str | None, str, bool, object], bool]
+"""Alembic's ``include_object`` hook: (object, name, kind, reflected,
+compare_to) -> whether autogenerate looks at it."""
 
 
 def run_migrations(
@@ -33,14 +38,7 @@ def run_migrations(
     if context.is_offline_mode():
         raise RuntimeError(f"{owner}'s migrations run online only")
 
-    def include_object(
-        obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
-    ) -> bool:
-        # Other components' tables may share the database; autogenerate must
-        # not propose dropping them.
-        if kind == "table" and reflected and compare_to is None:
-            return bool(name and name.startswith(table_prefix))
-        return True
+    include_object = owned_by(table_prefix)
 
     def migrate(connection: sa.Connection) -> None:
         context.configure(
@@ -74,6 +72,34 @@ def run_migrations(
             connection.commit()
     finally:
         engine.dispose()
+
+
+def owned_by(table_prefix: str) -> IncludeObject:
+    """Alembic's ``include_object`` for the owner whose tables start with
+    ``table_prefix`` (e.g. "zrg_").
+
+    Other components' tables may share the database, and so may their
+    indexes on this owner's tables: the zaakzoeker indexes ``zrg_rollen``
+    for its searches as ``zzk_ix_zrg_rollen_bsn``. Autogenerate must not
+    propose dropping either, so a table or index found in the database and
+    absent from the owner's metadata counts only when its name is the
+    owner's: the table starts with the prefix, the index with it, or with
+    ``ix_`` or ``uq_`` and the prefix.
+    """
+    own_index = (table_prefix, f"ix_{table_prefix}", f"uq_{table_prefix}")
+
+    def include_object(
+        obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
+    ) -> bool:
+        if not reflected or compare_to is not None or not name:
+            return True
+        if kind == "table":
+            return name.startswith(table_prefix)
+        if kind == "index":
+            return name.startswith(own_index)
+        return True
+
+    return include_object
 
 
 # Outside a migration run: the helpers each owner's module wraps.

@@ -26,6 +26,7 @@ from registers.zaakregister.database import (
 from registers.zaakregister.model import Zaak
 from tests.registers.zaakregister import messages
 from tests.registers.zaakregister.conftest import soap_action
+from zaakzoeker import database as zaakzoeker_database
 
 
 def test_migrations_create_what_the_model_describes(tmp_path: Path) -> None:
@@ -51,6 +52,20 @@ def test_register_and_journal_share_one_database(tmp_path: Path) -> None:
         database.close()
     # Opening again migrates nothing and fails on nothing.
     Database.open(url).close()
+
+
+def test_the_zaakzoekers_indexes_on_the_registers_tables_are_left_alone(
+    tmp_path: Path,
+) -> None:
+    """The zaakzoeker indexes zrg_ tables for its searches (zzk_ix_...);
+    the zaakregister's Alembic, comparing its model with the database,
+    neither counts them as its own nor proposes dropping them."""
+    url = f"sqlite:///{tmp_path / 'zaakregister.db'}"
+    zaakzoeker_database.open_engine(url).dispose()
+    with sa.create_engine(url).connect() as connection:
+        indexes = sa.inspect(connection).get_indexes("zrg_rollen")
+    assert any(index["name"].startswith("zzk_ix_") for index in indexes)
+    command.check(alembic_config(url))
 
 
 @pytest.mark.postgres
