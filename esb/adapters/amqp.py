@@ -38,6 +38,10 @@ certificate must chain to the system's CAs, or to ``tls.ca`` when the
 (:func:`tls_policy`). A handshake that fails is a connection that failed,
 tried again like any other, its reason logged and named by the deliveries
 that time out meanwhile.
+
+So is a connection RabbitMQ refuses (a wrong user or password, a vhost that
+does not exist or the user may not use), its reason naming the broker, the
+user and the vhost, never the password (:mod:`esb.adapters.amqp_errors`).
 """
 
 from __future__ import annotations
@@ -51,13 +55,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pika
-from OpenSSL import SSL
 from pika import exceptions as pika_errors
+from pika import spec
 from pika.adapters.twisted_connection import TwistedProtocolConnection
 from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from esb.adapters.amqp_errors import ClosedByRabbitMQ, describe
 from esb.adapters.base import Delivered, DeliveryError, Outbound, setting
 from esb.adapters.tls import TlsPolicy, TlsSettings
 from esb.errors import ConfigError
@@ -256,7 +261,7 @@ class AmqpConnection:
             log.warn(
                 "AMQP {name}: channel closed ({reason}); reconnecting",
                 name=self.name,
-                reason=_describe(reason),
+                reason=describe(reason, self.parameters),
             )
             connection.close()
 
@@ -271,7 +276,7 @@ class AmqpConnection:
         self._failures += 1
         base = min(self.max_delay, self.initial_delay * 2 ** (self._failures - 1))
         delay = base * (1.0 - 0.2 * self._rand())
-        text = _describe(reason)
+        text = describe(reason, self.parameters)
         # The first failure of a series is a warning; repeats of the same
         # failure (RabbitMQ down for a while) are not logged each time.
         if text != self._complaint:
@@ -292,10 +297,34 @@ class _Protocol(TwistedProtocolConnection):  # type: ignore[misc]  # untyped
 
     pika 1.4 fails ``ready`` with ``AMQPConnectionError(attempts)``, which
     reads "1", and drops the reason it was given, such as a TLS handshake
-    that failed and why. The log and the deliveries waiting need it.
+    that failed and why. And when RabbitMQ closes the connection, refusing a
+    login say, the reason pika gives is the socket's clean ``ConnectionDone``
+    instead of RabbitMQ's ``connection.close`` (see
+    :mod:`esb.adapters.amqp_errors`): this protocol keeps the close and
+    reports it as a :class:`ClosedByRabbitMQ`, both to ``ready`` and to
+    ``closed``. The log and the deliveries waiting need the reason.
     """
 
     ready: defer.Deferred[Any] | None
+
+    def __init__(self, parameters: pika.connection.Parameters) -> None:
+        super().__init__(parameters)
+        self._close: tuple[int, str] | None = None
+        # After pika's own callback for the close, which starts closing the
+        # socket; one connection per protocol, so once is enough.
+        self._impl.callbacks.add(0, spec.Connection.Close, self._closing)
+
+    def _closing(self, frame: Any) -> None:
+        self._close = (int(frame.method.reply_code), str(frame.method.reply_text))
+
+    def _closed_by_rabbitmq(self, error: Exception, *, opening: bool) -> Exception:
+        if self._close is None:
+            return error
+        code, text = self._close
+        closed: Exception = ClosedByRabbitMQ.from_close(
+            code, text, self._impl.params, opening=opening
+        )
+        return closed
 
     def _on_connection_failed(
         self, _connection: Any, _error_message: Exception | None = None
@@ -305,17 +334,11 @@ class _Protocol(TwistedProtocolConnection):  # type: ignore[misc]  # untyped
             return
         ready, self.ready = self.ready, None
         if ready is not None:
-            ready.errback(_error_message)
+            ready.errback(self._closed_by_rabbitmq(_error_message, opening=True))
 
-
-def _describe(reason: object) -> str:
-    value = getattr(reason, "value", reason)
-    if isinstance(value, SSL.Error):
-        # pyOpenSSL's text is a list of (library, function, reason) tuples.
-        reasons = [str(entry[-1]) for entry in (value.args[0] if value.args else ())]
-        return "TLS handshake failed: " + ("; ".join(reasons) or repr(value))
-    text = str(value) or type(value).__name__
-    return f"{type(value).__name__}: {text}" if text != type(value).__name__ else text
+    def _on_connection_closed(self, _connection: Any, exception: Exception) -> None:
+        reason = self._closed_by_rabbitmq(exception, opening=False)
+        super()._on_connection_closed(_connection, reason)
 
 
 # -- the destination ------------------------------------------------------------
@@ -539,8 +562,9 @@ class AmqpAdapter:
                 # handshake that failed (and why: the certificate).
                 reason += f"; no connection: {self.connection.last_failure}"
         else:
-            reason = f"{where}: {_describe(failure)}"
-        # Every AMQP failure may pass: a queue bound later, RabbitMQ back.
+            reason = f"{where}: {describe(failure, self.connection.parameters)}"
+        # Every AMQP failure may pass: a queue bound later, RabbitMQ back, a
+        # refused login put right in RabbitMQ (or refused only while it starts).
         raise DeliveryError(reason, retryable=True) from failure.value
 
     @defer.inlineCallbacks

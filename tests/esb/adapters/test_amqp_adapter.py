@@ -23,11 +23,15 @@ from esb.adapters.base import DeliveryError, Outbound
 from esb.errors import ConfigError
 from esb.message import Identification, Party, Stuurgegevens
 from tests.esb.adapters.conftest import ReactorThread
+from tests.esb.log_capture import log_lines
 from tests.esb.sources.reactor_thread import wait_for
 
 pytestmark = pytest.mark.rabbitmq
 
 ACTION = "http://www.stufstandaarden.nl/koppelvlak/zds0120/creeerZaak_ZakLk01"
+
+# Any password but guest's is refused by the test RabbitMQ.
+WRONG_PASSWORD = "not-guests-password-5f2c"
 
 
 class Rabbit:
@@ -202,20 +206,16 @@ def _rabbitmqctl(*words: str) -> str:
     return done.stdout
 
 
-def test_a_connection_closed_by_rabbitmq_is_made_again(
-    reactor_thread: ReactorThread, rabbit: Rabbit
+def _close_with_rabbitmqctl(
+    reactor_thread: ReactorThread, destination: AmqpAdapter, why: str
 ) -> None:
-    """RabbitMQ closes the connection (as an operator or a restart does):
-    the adapter reconnects with backoff and delivers."""
+    """Close the destination's connection as an operator would, and wait
+    until the destination has noticed."""
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("rabbitmqctl is not installed here")
-    exchange, queue = rabbit.exchange(), rabbit.queue()
-    destination = adapter(rabbit, exchange=exchange, queue=queue)
-    reactor_thread.deliver(destination, outbound("emo-id-1"))
     port = reactor_thread.call(
         lambda: destination.connection.protocol.transport.getHost().port
     )
-
     # Close only this test's connection: other programs may use RabbitMQ.
     listing = _rabbitmqctl("list_connections", "pid", "peer_port", "-q")
     pids = [
@@ -224,14 +224,54 @@ def test_a_connection_closed_by_rabbitmq_is_made_again(
         if line.rsplit("\t", 1)[-1].strip() == str(port)
     ]
     assert pids, listing
-    _rabbitmqctl("close_connection", pids[0], "EMO test: go away")
+    _rabbitmqctl("close_connection", pids[0], why)
     wait_for(lambda: not destination.connection.connected, what="the close")
+
+
+def test_a_connection_closed_by_rabbitmq_is_made_again(
+    reactor_thread: ReactorThread, rabbit: Rabbit
+) -> None:
+    """RabbitMQ closes the connection (as an operator or a restart does):
+    the adapter reconnects with backoff and delivers."""
+    exchange, queue = rabbit.exchange(), rabbit.queue()
+    destination = adapter(rabbit, exchange=exchange, queue=queue)
+    reactor_thread.deliver(destination, outbound("emo-id-1"))
+
+    _close_with_rabbitmqctl(reactor_thread, destination, "EMO test: go away")
     reactor_thread.deliver(destination, outbound("emo-id-2"))
     connections = destination.connection.connections
     reactor_thread.close(destination)
 
     assert connections == 2
     assert rabbit.count(queue) == 2
+
+
+def test_a_connection_closed_by_rabbitmq_is_logged_with_rabbitmqs_reason(
+    reactor_thread: ReactorThread, rabbit: Rabbit, rabbitmq_host: str
+) -> None:
+    """The log says that RabbitMQ closed the connection, with its code and
+    text (320 CONNECTION_FORCED and the operator's words, or RabbitMQ's
+    when it shuts down), not pika's "closed cleanly"."""
+    exchange, queue = rabbit.exchange(), rabbit.queue()
+    destination = adapter(rabbit, exchange=exchange, queue=queue)
+    reactor_thread.deliver(destination, outbound("emo-id-1"))
+
+    with log_lines() as lines:
+        _close_with_rabbitmqctl(reactor_thread, destination, "EMO test: go away")
+        line = wait_for(
+            lambda: next((line for line in lines if "no connection" in line), ""),
+            what="the log line",
+        )
+    reactor_thread.close(destination)
+
+    assert (
+        f"AMQP destination uit: no connection to amqp://guest:***@{rabbitmq_host}"
+        in line
+    )
+    assert (
+        f"(RabbitMQ at {rabbitmq_host}:5672 closed the connection "
+        "(320 CONNECTION_FORCED - EMO test: go away))" in line
+    )
 
 
 def test_no_rabbitmq_is_a_retryable_failure_within_the_timeout(
@@ -249,6 +289,77 @@ def test_no_rabbitmq_is_a_retryable_failure_within_the_timeout(
 
     assert raised.value.retryable
     assert "not confirmed within 0.5 s (connected: False)" in raised.value.reason
+
+
+def test_nothing_listening_is_named_with_the_address(
+    reactor_thread: ReactorThread,
+) -> None:
+    """Nothing listens at the URL's host and port: the delivery's reason
+    says the connection there was refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once closed
+    url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+    destination = AmqpAdapter.from_settings(
+        "nergens", {"url": url, "exchange": "x"}, 0.5
+    )
+
+    with pytest.raises(DeliveryError) as raised:
+        reactor_thread.deliver(destination, outbound())
+    reactor_thread.close(destination)
+
+    assert raised.value.retryable
+    assert (
+        f"no connection: the connection to 127.0.0.1:{port} was refused: "
+        "nothing listens there" in raised.value.reason
+    )
+
+
+def test_a_wrong_password_names_the_refused_login_and_the_user(
+    reactor_thread: ReactorThread, rabbitmq_host: str
+) -> None:
+    """RabbitMQ refuses the login (403 ACCESS_REFUSED): the delivery's
+    reason says so, naming the broker and the user, never the password. It
+    is worth a retry: an admin may put the password right in RabbitMQ, and a
+    RabbitMQ starting up may refuse logins for a moment."""
+    url = f"amqp://guest:{WRONG_PASSWORD}@{rabbitmq_host}:5672/%2F"
+    destination = AmqpAdapter.from_settings("uit", {"url": url, "exchange": "x"}, 1.0)
+
+    with pytest.raises(DeliveryError) as raised:
+        reactor_thread.deliver(destination, outbound())
+    reactor_thread.close(destination)
+
+    reason = raised.value.reason
+    assert raised.value.retryable
+    assert "not confirmed within 1 s (connected: False); no connection: " in reason
+    assert (
+        f"RabbitMQ at {rabbitmq_host}:5672 refused the login of user 'guest' "
+        "(403 ACCESS_REFUSED - " in reason
+    )
+    assert reason.endswith("): check user and password")
+    assert WRONG_PASSWORD not in reason
+
+
+def test_an_unknown_vhost_is_named_with_the_user(
+    reactor_thread: ReactorThread, rabbitmq_host: str
+) -> None:
+    """RabbitMQ refuses a vhost that does not exist (530 NOT_ALLOWED, as
+    for one the user may not use): the delivery's reason names the vhost
+    and the user, and says what to check."""
+    vhost = f"emo-test-{uuid.uuid4().hex[:10]}"
+    url = f"amqp://guest:guest@{rabbitmq_host}:5672/{vhost}"
+    destination = AmqpAdapter.from_settings("uit", {"url": url, "exchange": "x"}, 1.0)
+
+    with pytest.raises(DeliveryError) as raised:
+        reactor_thread.deliver(destination, outbound())
+    reactor_thread.close(destination)
+
+    assert raised.value.retryable
+    assert (
+        f"RabbitMQ at {rabbitmq_host}:5672 does not let user 'guest' use vhost "
+        f"'{vhost}' (530 NOT_ALLOWED - vhost {vhost} not found): check the vhost "
+        "in the URL and the user's permissions" in raised.value.reason
+    )
 
 
 def test_destinations_with_the_same_settings_share_a_connection(

@@ -16,6 +16,7 @@ import pika
 import pytest
 
 from esb.sources.amqp import AmqpSource
+from tests.esb.log_capture import log_lines
 from tests.esb.sources.conftest import Service, kennisgeving, referentienummer_of
 from tests.esb.sources.reactor_thread import in_reactor, wait_for
 
@@ -78,12 +79,19 @@ def rabbit(rabbitmq_host: str) -> Iterator[Rabbit]:
     made.close()
 
 
-def routes(rabbit: Rabbit, outbox: Path, *, match: str = "", extra: str = "") -> str:
+def routes(
+    rabbit: Rabbit,
+    outbox: Path,
+    *,
+    match: str = "",
+    extra: str = "",
+    url: str | None = None,
+) -> str:
     return f"""
         sources:
           stuf-in:
             type: amqp
-            url: {rabbit.url}
+            url: {url or rabbit.url}
             queue: {rabbit.queue}
             prefetch: 8
             retry_seconds: 0.1
@@ -293,3 +301,34 @@ def test_a_deleted_queue_is_declared_again_and_consumed(
     rabbit.publish(kennisgeving("ref-redeclared"))
 
     wait_for(lambda: outbox_refs(outbox) == ["ref-redeclared"], what="the outbox")
+
+
+def test_a_refused_login_is_logged_with_the_user_and_not_the_password(
+    rabbit: Rabbit, service: MakeService, tmp_path: Path, rabbitmq_host: str
+) -> None:
+    """A wrong password in the source's URL: RabbitMQ refuses the login, and
+    the source's log says so, naming the broker and the user, never the
+    password; it keeps trying (the password may be put right in RabbitMQ)."""
+    password = "not-guests-password-91ad"
+    url = f"amqp://guest:{password}@{rabbitmq_host}:5672/%2F"
+    running = service(routes(rabbit, tmp_path / "outbox", url=url))
+
+    with log_lines() as lines:
+        running.start()
+        line = wait_for(
+            lambda: next((line for line in lines if "no connection" in line), ""),
+            what="the log line",
+        )
+        source = amqp_source(running)
+        running.stop()
+
+    assert line.startswith(
+        f"AMQP source amqp:stuf-in: no connection to amqp://guest:***@{rabbitmq_host}"
+    )
+    assert (
+        f"(RabbitMQ at {rabbitmq_host}:5672 refused the login of user 'guest' "
+        "(403 ACCESS_REFUSED - " in line
+    )
+    assert "): check user and password); trying again in " in line
+    assert not any(password in logged for logged in lines)
+    assert source.connection.connections == 0
