@@ -30,7 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from esb.journal._sql import BulkStatements, bulk_statements, chunks
+from esb.engines import chunks
+from esb.journal._sql import BulkStatements, bulk_statements
 from esb.journal.errors import DuplicateMessageError, UnknownMessageError
 from esb.journal.records import (
     MessageState,

@@ -23,9 +23,11 @@ are taken as the ZDS operation they amount to::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from sqlalchemy.orm import Session
@@ -35,8 +37,8 @@ from esb.errors import StufFault
 from esb.message import Identification
 from registers.zaakregister import documenten, inhoud, zaken
 from registers.zaakregister.blobs import BlobStore
-from registers.zaakregister.context import Config, Request
-from registers.zaakregister.database import Conflict, Database
+from registers.zaakregister.context import Config, Request, bevestiging
+from registers.zaakregister.database import Conflict, Database, Together
 
 log = Logger()
 
@@ -152,13 +154,12 @@ class Zaakregister:
         if operation == "updateZaakdocument":
             return self._update_document(request)
         if operation == "creeerZaak":
-            # Read and checked before the turn to write, which then holds
-            # only the statements.
+            # Read and checked before the turn to write, answered after it:
+            # the turn holds only the statements, shared with the other
+            # creeerZaken waiting for it.
             aanmaak = zaken.voorbereid(request)
-            return self._write(
-                lambda s: zaken.creeer(s, request, self.config, aanmaak),
-                together=True,
-            )
+            self._write_together(Together(aanmaak, zaken.bewaar, zaken.bewaar_samen))
+            return bevestiging(request, self.config)
         if operation == "geefZaakdocumentLezen":
             return self.database.read(
                 lambda s: documenten.lees(s, request, self.config, self.blobs)
@@ -182,24 +183,16 @@ class Zaakregister:
             return self._write(lambda s: work(s, request, self.config))
         return self.database.read(lambda s: work(s, request, self.config))
 
-    def _write(
-        self, work: Callable[[Session], etree._Element], *, together: bool = False
-    ) -> etree._Element:
-        """Run ``work`` in a write transaction; ``together``: one that may be
-        shared with other creeerZaak works (it touches only the database)."""
-        write = self.database.write_together if together else self.database.write
-        try:
-            return write(work)
-        except Conflict as exc:
-            # Two senders created the same zaak or document at once; the
-            # loser's answer is the one a second creeerZaak would get.
-            raise StufFault(
-                "StUF058",
-                "Object bestaat al",
-                plek="client",
-                details="een zaak of document met deze identificatie is zojuist "
-                "door een ander bericht aangemaakt",
-            ) from exc
+    def _write(self, work: Callable[[Session], etree._Element]) -> etree._Element:
+        """Run ``work`` in a write transaction."""
+        with _conflicts():
+            return self.database.write(work)
+
+    def _write_together(self, together: Together[Any]) -> None:
+        """Store ``together.item`` in a write transaction that may be shared
+        with other creeerZaken."""
+        with _conflicts():
+            self.database.write_together(together)
 
     def _new_document(self, request: Request) -> etree._Element:
         stored = documenten.Stored()
@@ -248,3 +241,19 @@ def _referenced(body: etree._Element) -> set[str]:
     return {
         key for element in body.iter() if (key := element.get(inhoud.TAKEN)) is not None
     }
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    """Two senders created the same zaak or document at once: the loser's
+    answer is the one a second creeerZaak would get."""
+    try:
+        yield
+    except Conflict as exc:
+        raise StufFault(
+            "StUF058",
+            "Object bestaat al",
+            plek="client",
+            details="een zaak of document met deze identificatie is zojuist "
+            "door een ander bericht aangemaakt",
+        ) from exc

@@ -431,3 +431,57 @@ def test_an_update_with_a_value_too_long_is_still_refused(
         "zrg_zaken.omschrijving: 250 tekens; het zaakregister bewaart er ten "
         "hoogste 200"
     )
+
+
+def test_zaken_stored_together_are_stored_as_each_alone(tmp_path: Path) -> None:
+    """The creeerZaken that share SQLite's turn to write go in with one
+    statement per table (zaken.bewaar_samen): every sample's rows are the
+    rows it gets stored alone, each zaak with its own relations and event."""
+    register = Zaakregister.open(
+        f"sqlite:///{tmp_path / 'zaakregister.db'}",
+        Config(documents=tmp_path / "documenten", organisatie="0392"),
+    )
+    names = sorted(SAMPLES)
+    alone = {name: f"0392-2025-00001{index:02d}" for index, name in enumerate(names)}
+    together = {name: f"0392-2025-00002{index:02d}" for index, name in enumerate(names)}
+    try:
+        for name in names:
+            aanmaak = zaken.voorbereid(request_for(*SAMPLES[name], alone[name]))
+            register.database.write(lambda s, a=aanmaak: zaken.bewaar(s, a))
+        aanmaken = [
+            zaken.voorbereid(request_for(*SAMPLES[name], together[name]))
+            for name in names
+        ]
+        register.database.write(lambda s: zaken.bewaar_samen(s, aanmaken))
+
+        for name in names:
+            assert stored(register, together[name]) == stored(register, alone[name])
+    finally:
+        register.close()
+
+
+def test_zaken_that_cannot_be_stored_together_are_refused_as_a_lot(
+    tmp_path: Path,
+) -> None:
+    """An identificatie that exists, or comes twice: bewaar_samen stores
+    nothing and says so, and each is then stored on its own."""
+    register = Zaakregister.open(
+        f"sqlite:///{tmp_path / 'zaakregister.db'}",
+        Config(documents=tmp_path / "documenten", organisatie="0392"),
+    )
+    raw, action = SAMPLES["plain"]
+    try:
+        register.database.write(
+            lambda s: zaken.bewaar(s, zaken.voorbereid(request_for(raw, action, ID)))
+        )
+        for lot in ([OTHER, ID], [OTHER, OTHER]):
+            aanmaken = [
+                zaken.voorbereid(request_for(raw, action, name)) for name in lot
+            ]
+            with pytest.raises(zaken.NietSamen):
+                register.database.write(lambda s, a=aanmaken: zaken.bewaar_samen(s, a))
+        with register.database.engine.connect() as connection:
+            count = connection.scalar(sa.select(sa.func.count()).select_from(Zaak))
+        assert count == 1
+    finally:
+        register.close()
