@@ -12,7 +12,8 @@ without access to confidential zaken. Prints p50, p95 and the maximum in
 milliseconds per kind, and how many zaken the searches found on average.
 
 Targets (issue 7): p95 under 200 ms by BSN and by zaaktype, under 500 ms for
-free text, with 1,000,000 zaken.
+free text, with 1,000,000 zaken; zaaktype and status together
+(``zaaktype+status``) under 200 ms as well since migration 0002.
 """
 
 from __future__ import annotations

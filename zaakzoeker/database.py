@@ -9,7 +9,10 @@ its own beside them, prefix ``zzk_``, with their own Alembic history
     zzk_api_clients     applications allowed to use the JSON API
     zzk_huidige_status  each zaak's current status, kept by triggers on
                         zrg_statussen, so a search by status reads one row
-                        per zaak instead of every status of every zaak
+                        per zaak instead of every status of every zaak; with
+                        the zaak's zaaktype (a trigger on zrg_zaken follows
+                        it), so zaaktype and status together are one range
+                        of one index
     zzk_zaken_fts       (SQLite) the FTS5 index over omschrijving and
                         toelichting of zrg_zaken, kept by triggers
     zzk_zaak_tekst      (PostgreSQL) each zaak's tsvector (Dutch) over the
@@ -103,10 +106,18 @@ huidige_status_table = sa.Table(
     sa.Column("status_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
     sa.Column("omschrijving", sa.String(200), nullable=True),
     sa.Column("datum_status_gezet", sa.String(17), nullable=True),
+    # A copy of zrg_zaken.zaaktype_code (migration 0002).
+    sa.Column("zaaktype_code", sa.String(80), nullable=True),
     sa.PrimaryKeyConstraint("zaak_id", name="pk_zzk_huidige_status"),
 )
 sa.Index(
     "ix_zzk_huidige_status_omschrijving",
+    sa.func.lower(huidige_status_table.c.omschrijving),
+    huidige_status_table.c.zaak_id,
+)
+sa.Index(
+    "ix_zzk_huidige_status_zaaktype_code_omschrijving",
+    huidige_status_table.c.zaaktype_code,
     sa.func.lower(huidige_status_table.c.omschrijving),
     huidige_status_table.c.zaak_id,
 )
@@ -150,22 +161,27 @@ def open_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
 # The current status is the status set last: datumStatusGezet, then the
 # order received. Of one zaak, by sorting its few statussen; of several, by
 # ranking them per zaak (``{where}`` names the zaken, or is empty for all).
+# Each comes with its zaak's zaaktype; a zaak already deleted gets none.
 _INSERT_HUIDIGE_STATUS = """
     INSERT INTO zzk_huidige_status
-        (zaak_id, status_id, omschrijving, datum_status_gezet)"""
+        (zaak_id, status_id, omschrijving, datum_status_gezet, zaaktype_code)"""
 _HUIDIGE_STATUS_VAN_ZAAK = """
-    SELECT zaak_id, id, omschrijving, datum_status_gezet
-    FROM zrg_statussen WHERE zaak_id = {zaak}
-    ORDER BY coalesce(datum_status_gezet, '') DESC, id DESC LIMIT 1"""
+    SELECT s.zaak_id, s.id, s.omschrijving, s.datum_status_gezet, z.zaaktype_code
+    FROM zrg_statussen AS s JOIN zrg_zaken AS z ON z.id = s.zaak_id
+    WHERE s.zaak_id = {zaak}
+    ORDER BY coalesce(s.datum_status_gezet, '') DESC, s.id DESC LIMIT 1"""
 _HUIDIGE_STATUS_VAN_ZAKEN = """
-    SELECT zaak_id, id, omschrijving, datum_status_gezet FROM (
+    SELECT geordend.zaak_id, geordend.id, geordend.omschrijving,
+        geordend.datum_status_gezet, z.zaaktype_code
+    FROM (
         SELECT zaak_id, id, omschrijving, datum_status_gezet,
             row_number() OVER (
                 PARTITION BY zaak_id
                 ORDER BY coalesce(datum_status_gezet, '') DESC, id DESC
             ) AS rang
         FROM zrg_statussen {where}
-    ) AS geordend WHERE rang = 1"""
+    ) AS geordend JOIN zrg_zaken AS z ON z.id = geordend.zaak_id
+    WHERE geordend.rang = 1"""
 
 # Every zaak's current status in one statement: after a bulk load with the
 # triggers off, or when triggers had to be put back. Works on both backends.
@@ -187,11 +203,11 @@ def _statussen_trigger(name: str, event: str, row: str) -> str:
 
 _OUDE_EN_NIEUWE_ZAAK = "WHERE zaak_id IN (old.zaak_id, new.zaak_id)"
 
-# The SQLite triggers of migration 0001. A later zaakregister migration in
-# batch mode (SQLite copies a table to alter it) drops the triggers on the
-# copied table; open_engine puts them back and rebuilds what they keep, so
-# the index never silently falls behind.
-# Repeated from migration 0001 on purpose: a migration stays a frozen copy.
+# The SQLite triggers of migrations 0001 and 0002. A later zaakregister
+# migration in batch mode (SQLite copies a table to alter it) drops the
+# triggers on the copied table; open_engine puts them back and rebuilds what
+# they keep, so the index never silently falls behind.
+# Repeated from the migrations on purpose: a migration stays a frozen copy.
 SQLITE_TRIGGERS: dict[str, str] = {
     "zzk_zaken_ai": """
         CREATE TRIGGER zzk_zaken_ai AFTER INSERT ON zrg_zaken BEGIN
@@ -221,6 +237,13 @@ SQLITE_TRIGGERS: dict[str, str] = {
             {_HUIDIGE_STATUS_VAN_ZAKEN.format(where=_OUDE_EN_NIEUWE_ZAAK)};
         END""",
     "zzk_statussen_ad": _statussen_trigger("zzk_statussen_ad", "DELETE", "old"),
+    "zzk_zaken_zaaktype": """
+        CREATE TRIGGER zzk_zaken_zaaktype
+        AFTER UPDATE OF zaaktype_code ON zrg_zaken
+        WHEN old.zaaktype_code IS NOT new.zaaktype_code BEGIN
+            UPDATE zzk_huidige_status SET zaaktype_code = new.zaaktype_code
+            WHERE zaak_id = new.id;
+        END""",
 }
 
 

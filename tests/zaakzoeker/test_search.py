@@ -9,11 +9,13 @@ messages sent, never from the search itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -32,6 +34,7 @@ from tests.zaakzoeker.registerdata import (
 )
 from zaakzoeker.database import (
     SQLITE_TRIGGERS,
+    alembic_config,
     current_revision,
     metadata,
     open_engine,
@@ -128,7 +131,7 @@ def test_migrations_run_after_the_zaakregister_and_twice(
         url = request.getfixturevalue("postgres_url")
     engine = open_engine(url)
     with engine.connect() as connection:
-        assert current_revision(connection) == "0001"
+        assert current_revision(connection) == "0002"
         tables = set(sa.inspect(connection).get_table_names())
     engine.dispose()
     assert {
@@ -243,6 +246,24 @@ def test_filters_combine(zoeker: Zoeker) -> None:
     assert found(zoeker, Filters(bsn=DE_VRIES, tekst="parkeervergunning")) == [
         "0392-2025-0000103"
     ]
+
+
+def test_zaaktype_and_status_together(zoeker: Zoeker) -> None:
+    """Both must hold: a zaak of the zaaktype with another status, or with
+    the status and another zaaktype, is not found."""
+    assert found(zoeker, Filters(zaaktype="B1210", status="in behandeling")) == [
+        "0392-2025-0000101"
+    ]
+    assert found(zoeker, Filters(zaaktype="B1210", status="Ontvangen")) == [
+        "0392-2025-0000106"
+    ]
+    assert found(zoeker, Filters(zaaktype="B1210", status="Afgehandeld")) == []
+    # 105 is confidential: found only when asked.
+    assert found(zoeker, Filters(zaaktype="B0911", status="In behandeling")) == []
+    assert found(
+        zoeker,
+        Filters(zaaktype="B0911", status="In behandeling", vertrouwelijk=True),
+    ) == ["0392-2025-0000105"]
 
 
 # Free text ------------------------------------------------------------------
@@ -396,6 +417,45 @@ def test_many_text_matches_page_the_same_as_few(
     pagina = zoeker.zoek(filters, sortering=sortering, per_pagina=2)
     assert not pagina.totaal_exact
     assert [regel.identificatie for regel in pagina.regels] == expected[:2]
+
+
+def test_many_zaaktype_and_status_matches_page_the_same_as_few(
+    fresh: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Zaaktype and status together are counted from zzk_huidige_status's
+    copy of the zaaktype, and past the counting limit PostgreSQL walks the
+    zaaktype's index checking each zaak's status: the same zaken, in the
+    same order, either way."""
+    register = registerdata.open_register(fresh, tmp_path / "documenten")
+    engine = open_engine(fresh)
+    try:
+        zaak = ZAKEN[0]  # B1210, In behandeling
+        for number, startdatum in enumerate(("20250110", "20250301", "20250205")):
+            registerdata.send(
+                register,
+                registerdata.creeer_zaak(
+                    replace(
+                        zaak,
+                        identificatie=f"0392-2025-000020{number}",
+                        startdatum=startdatum,
+                    )
+                ),
+            )
+        # Another status, and another zaaktype: neither matches.
+        registerdata.send(register, registerdata.creeer_zaak(ZAKEN[5]))
+        registerdata.send(register, registerdata.creeer_zaak(ZAKEN[2]))
+        zoeker = Zoeker(engine)
+        filters = Filters(zaaktype="B1210", status="In behandeling")
+        newest_first = ["0392-2025-0000201", "0392-2025-0000202", "0392-2025-0000200"]
+        assert found(zoeker, filters) == newest_first
+
+        monkeypatch.setattr("zaakzoeker.search.MAX_RESULTATEN", 2)
+        pagina = zoeker.zoek(filters, per_pagina=2)
+        assert not pagina.totaal_exact
+        assert [regel.identificatie for regel in pagina.regels] == newest_first[:2]
+    finally:
+        engine.dispose()
+        register.close()
 
 
 def test_a_page_past_the_end_is_empty(zoeker: Zoeker) -> None:
@@ -655,6 +715,55 @@ def test_triggers_follow_new_statussen_and_changed_texts(
         register.close()
 
 
+def _is_van(code: str, omschrijving: str) -> str:
+    return (
+        '<ZKN:isVan StUF:entiteittype="ZAKZKT" StUF:verwerkingssoort="T">'
+        '<ZKN:gerelateerde StUF:entiteittype="ZKT" StUF:verwerkingssoort="I">'
+        f"<ZKN:omschrijving>{omschrijving}</ZKN:omschrijving>"
+        f"<ZKN:code>{code}</ZKN:code>"
+        "</ZKN:gerelateerde></ZKN:isVan>"
+    )
+
+
+def test_zaaktype_and_status_follow_a_new_zaaktype(fresh: str, tmp_path: Path) -> None:
+    """An updateZaak with another isVan moves the zaak to the new zaaktype
+    in searches by zaaktype and status together, and a status set after it
+    is found under the new zaaktype too."""
+    register = registerdata.open_register(fresh, tmp_path / "documenten")
+    engine = open_engine(fresh)
+    try:
+        zoeker = Zoeker(engine)
+        zaak = ZAKEN[0]  # B1210, In behandeling
+        registerdata.send(register, registerdata.creeer_zaak(zaak))
+
+        registerdata.send(
+            register,
+            messages.update_zaak(
+                zaak.identificatie,
+                _is_van("B1210", "Omgevingsvergunning"),
+                _is_van("B0257", "Kapvergunning"),
+            ),
+        )
+        assert found(zoeker, Filters(zaaktype="B1210", status="In behandeling")) == []
+        assert found(zoeker, Filters(zaaktype="B0257", status="In behandeling")) == [
+            zaak.identificatie
+        ]
+
+        registerdata.send(
+            register,
+            messages.actualiseer_zaakstatus(
+                zaak.identificatie,
+                messages.status("3", "Besluit genomen", "20250301100000"),
+            ),
+        )
+        assert found(zoeker, Filters(zaaktype="B0257", status="Besluit genomen")) == [
+            zaak.identificatie
+        ]
+    finally:
+        engine.dispose()
+        register.close()
+
+
 def test_deleting_a_zaak_leaves_nothing_behind(fresh: str, tmp_path: Path) -> None:
     """The register has no delete operation; an administrator deleting a
     zaak in SQL (its statussen cascade) takes its index entries along."""
@@ -697,6 +806,70 @@ def test_existing_zaken_are_indexed_when_the_zaakzoeker_arrives(
         zoeker = Zoeker(engine)
         assert found(zoeker, Filters(tekst="stoeptegels")) == ["0392-2025-0000102"]
         assert found(zoeker, Filters(status="afgehandeld")) == ["0392-2025-0000103"]
+    finally:
+        engine.dispose()
+
+
+def test_migration_0002_copies_the_zaaktypen_of_existing_zaken(
+    fresh: str, tmp_path: Path
+) -> None:
+    """A zaakzoeker at 0001 with zaken in it: upgrading fills in each
+    current status's zaaktype, so zaaktype and status together find them."""
+    register = registerdata.open_register(fresh, tmp_path / "documenten")
+    try:
+        command.upgrade(alembic_config(fresh), "0001")
+        for zaak in ZAKEN[:3]:
+            registerdata.send(register, registerdata.creeer_zaak(zaak))
+    finally:
+        register.close()
+    engine = open_engine(fresh)
+    try:
+        zoeker = Zoeker(engine)
+        assert found(zoeker, Filters(zaaktype="B0335", status="afgehandeld")) == [
+            "0392-2025-0000103"
+        ]
+        assert found(zoeker, Filters(zaaktype="B1026", status="ontvangen")) == [
+            "0392-2025-0000102"
+        ]
+    finally:
+        engine.dispose()
+
+
+def test_migration_0002_goes_back_to_0001_and_forward_again(
+    fresh: str, tmp_path: Path
+) -> None:
+    """After a downgrade to 0001 the 0001 triggers keep current statuses
+    again; upgrading once more brings back the zaaktypen."""
+    register = registerdata.open_register(fresh, tmp_path / "documenten")
+    try:
+        open_engine(fresh).dispose()
+        registerdata.send(register, registerdata.creeer_zaak(ZAKEN[0]))
+        command.downgrade(alembic_config(fresh), "0001")
+        registerdata.send(
+            register,
+            messages.actualiseer_zaakstatus(
+                ZAKEN[0].identificatie,
+                messages.status("3", "Besluit genomen", "20250301100000"),
+            ),
+        )
+        engine = sa.create_engine(fresh)
+        try:
+            with engine.connect() as connection:
+                assert current_revision(connection) == "0001"
+                row = connection.execute(
+                    sa.text("SELECT * FROM zzk_huidige_status")
+                ).one()
+        finally:
+            engine.dispose()
+        assert row.omschrijving == "Besluit genomen"
+        assert "zaaktype_code" not in row._fields
+    finally:
+        register.close()
+    engine = open_engine(fresh)
+    try:
+        assert found(
+            Zoeker(engine), Filters(zaaktype="B1210", status="Besluit genomen")
+        ) == [ZAKEN[0].identificatie]
     finally:
         engine.dispose()
 
