@@ -17,9 +17,8 @@ SQLite is set up for several threads reading while one writes:
   timeout) instead of failing when a read turns into a write;
 - :func:`write_turn` lets the threads of one process take turns to write.
 
-:class:`Translation` turns SQLAlchemy's errors into the owner's own,
-:func:`run` executes the statements of a hot path on the driver's cursor, and
-:func:`insert_rows` many rows of one table with a statement per chunk.
+:class:`Translation` turns SQLAlchemy's errors into the owner's own, and
+:func:`run` executes the statements of a hot path on the driver's cursor.
 Like :mod:`esb.alembic_env`, this module imports nothing of the broker: the
 registers use it too.
 """
@@ -299,70 +298,3 @@ def _compiled(dialect: sa.Dialect, statement: sa.ClauseElement) -> _Compiled:
             str(sql), positions, rows
         )
     return compiled
-
-
-# Multi-row statements --------------------------------------------------------
-#
-# A writer that stores many rows at once sends them in a few multi-row
-# statements rather than one statement a row: every statement lets go of the
-# GIL while the database works and must win it back from the process's other
-# threads, which under load costs more than the statement. Chunk sizes are
-# powers of two, so a batch of any size uses a handful of statement texts and
-# the driver's statement cache keeps them prepared.
-
-CHUNK_SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)
-
-
-def chunks(count: int) -> list[tuple[int, int]]:
-    """``(start, size)`` pieces of ``count`` rows, each size a power of two."""
-    pieces = []
-    start = 0
-    for size in CHUNK_SIZES:
-        while count - start >= size:
-            pieces.append((start, size))
-            start += size
-    return pieces
-
-
-def insert_rows(
-    connection: sa.Connection,
-    table: sa.Table,
-    columns: Sequence[str],
-    rows: Sequence[Mapping[str, Any]],
-) -> None:
-    """INSERT ``rows`` (each a value for every one of ``columns``) into
-    ``table``, a multi-row statement per chunk (:func:`chunks`), in
-    ``connection``'s transaction, through the driver as :func:`run` does:
-    the values must be what the driver takes as they are."""
-    _in_transaction(connection)
-    dialect = connection.dialect
-    with driver_errors(dialect):
-        cursor = connection.connection.cursor()
-        try:
-            for start, size in chunks(len(rows)):
-                sql = _insert_text(dialect, table, tuple(columns), size)
-                chunk = rows[start : start + size]
-                cursor.execute(sql, [row[name] for row in chunk for name in columns])
-        finally:
-            cursor.close()
-
-
-_INSERT_TEXTS: dict[tuple[type[sa.Dialect], sa.Table, tuple[str, ...], int], str] = {}
-
-
-def _insert_text(
-    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], n: int
-) -> str:
-    key = (type(dialect), table, columns, n)
-    sql = _INSERT_TEXTS.get(key)
-    if sql is None:
-        preparer = dialect.identifier_preparer
-        # Positional parameters: "?" for sqlite3, "%s" for psycopg.
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        names = ", ".join(preparer.quote(table.columns[name].name) for name in columns)
-        row = "(" + ", ".join([mark] * len(columns)) + ")"
-        sql = _INSERT_TEXTS[key] = (
-            f"INSERT INTO {preparer.format_table(table)} ({names}) "
-            f"VALUES {', '.join([row] * n)}"
-        )
-    return sql

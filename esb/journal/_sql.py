@@ -385,6 +385,20 @@ class BulkStatements:
         )
 
 
+CHUNK_SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+
+
+def chunks(count: int) -> list[tuple[int, int]]:
+    """``(start, size)`` pieces of ``count`` rows, each size a power of two."""
+    pieces = []
+    start = 0
+    for size in CHUNK_SIZES:
+        while count - start >= size:
+            pieces.append((start, size))
+            start += size
+    return pieces
+
+
 def bulk_statements(dialect: Dialect) -> BulkStatements:
     """The multi-row statements for ``dialect``."""
     return hot_statements(dialect).bulk

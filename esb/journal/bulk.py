@@ -30,8 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from esb.engines import chunks
-from esb.journal._sql import BulkStatements, bulk_statements
+from esb.journal._sql import BulkStatements, bulk_statements, chunks
 from esb.journal.errors import DuplicateMessageError, UnknownMessageError
 from esb.journal.records import (
     MessageState,

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -36,7 +35,6 @@ from registers.zaakregister.model import Base, overlong
 log = Logger()
 
 T = TypeVar("T")
-Item = TypeVar("Item")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "zaakregister_alembic_version"
@@ -74,7 +72,7 @@ class Database:
             log=log,
         )
         # Works waiting to share a transaction (write_together); SQLite only.
-        self._joining: list[_Joined] | None = (
+        self._joining: list[_Joined[Any]] | None = (
             [] if engine.dialect.name == "sqlite" else None
         )
         self._joining_lock = threading.Lock()
@@ -134,24 +132,21 @@ class Database:
             except IntegrityError as exc:
                 raise Conflict(str(exc.orig)) from exc
 
-    def write_together(self, together: Together[Any]) -> None:
-        """:meth:`write` of ``together.item``, in a transaction shared with
-        other threads' items of the same kind.
+    def write_together(self, work: Callable[[Session], T]) -> T:
+        """:meth:`write`, in a transaction shared with other threads' works.
 
-        On SQLite, whichever thread gets the turn to write stores every item
-        waiting for it at once (``together.many``): one BEGIN, one COMMIT,
-        one turn and a few statements for the lot, where each taking its own
-        turn spent more time handing the turn and the GIL over than writing.
-        Should that fail, the transaction is rolled back and each item is
-        stored in a transaction of its own (``together.one``), so that one
-        sender's fault is not another's: both must change nothing but the
-        database. PostgreSQL writes concurrently: there each item has its
-        own transaction.
+        On SQLite, whichever thread gets the turn to write runs every work
+        waiting for it in one transaction: one BEGIN, one COMMIT and one turn
+        for the lot, where each work taking its own turn spent more time
+        handing the turn and the GIL over than writing. Should one of them
+        fail, the transaction is rolled back and each work runs again in a
+        transaction of its own, so that one sender's fault is not another's.
+        ``work`` must therefore change nothing but the database. PostgreSQL
+        writes concurrently: there each work has its own transaction.
         """
         if self._joining is None:
-            self.write(together.alone)
-            return
-        joined = _Joined(together)
+            return self.write(work)
+        joined = _Joined(work)
         with self._joining_lock:
             self._joining.append(joined)
         with self._write_turn:
@@ -159,63 +154,45 @@ class Database:
                 with self._joining_lock:
                     batch, self._joining = self._joining, []
                 self._run_together(batch)
-        joined.outcome()
+        return joined.outcome()
 
-    def _run_together(self, batch: list[_Joined]) -> None:
-        many = batch[0].together.many
-        if len(batch) > 1 and all(joined.together.many is many for joined in batch):
+    def _run_together(self, batch: list[_Joined[Any]]) -> None:
+        if len(batch) > 1:
             try:
                 with self._translated, self._session(self._writer) as session:
-                    many(session, [joined.together.item for joined in batch])
-            except Exception as exc:
-                # A zaak that exists already, or twice in the lot: each again
-                # on its own, below, where the one at fault gets its answer.
-                log.debug("Stored one by one: {error}", error=str(exc))
+                    values = [joined.work(session) for joined in batch]
+            except Exception:
+                pass  # each again on its own, below
             else:
-                for joined in batch:
-                    joined.settle(None)
+                for joined, value in zip(batch, values, strict=True):
+                    joined.settle(value, None)
                 return
         for joined in batch:
             try:
                 # The turn is an RLock this thread holds: write takes it again.
-                self.write(joined.together.alone)
+                joined.settle(self.write(joined.work), None)
             except Exception as exc:
-                joined.settle(exc)
-            else:
-                joined.settle(None)
+                joined.settle(None, exc)
 
 
-@dataclass(frozen=True)
-class Together(Generic[Item]):
-    """A write that may share its transaction with others of its kind
-    (:meth:`Database.write_together`): ``one`` stores ``item`` alone,
-    ``many`` several items at once, raising when any of them cannot be
-    stored so."""
+class _Joined(Generic[T]):
+    """A work waiting in :meth:`Database.write_together`, and its outcome."""
 
-    item: Item
-    one: Callable[[Session, Item], None]
-    many: Callable[[Session, Sequence[Item]], None]
+    __slots__ = ("done", "error", "value", "work")
 
-    def alone(self, session: Session) -> None:
-        self.one(session, self.item)
-
-
-class _Joined:
-    """An item waiting in :meth:`Database.write_together`, and its outcome."""
-
-    __slots__ = ("done", "error", "together")
-
-    def __init__(self, together: Together[Any]) -> None:
-        self.together = together
+    def __init__(self, work: Callable[[Session], T]) -> None:
+        self.work = work
         self.done = False
+        self.value: T | None = None
         self.error: Exception | None = None
 
-    def settle(self, error: Exception | None) -> None:
-        self.error, self.done = error, True
+    def settle(self, value: T | None, error: Exception | None) -> None:
+        self.value, self.error, self.done = value, error, True
 
-    def outcome(self) -> None:
+    def outcome(self) -> T:
         if self.error is not None:
             raise self.error
+        return cast(T, self.value)
 
 
 def _check_lengths(session: Session, _context: object, _instances: object) -> None:

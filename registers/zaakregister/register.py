@@ -23,11 +23,9 @@ are taken as the ZDS operation they amount to::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from lxml import etree
 from sqlalchemy.orm import Session
@@ -37,8 +35,8 @@ from esb.errors import StufFault
 from esb.message import Identification
 from registers.zaakregister import documenten, inhoud, zaken
 from registers.zaakregister.blobs import BlobStore
-from registers.zaakregister.context import Config, Request, bevestiging
-from registers.zaakregister.database import Conflict, Database, Together
+from registers.zaakregister.context import Config, Request
+from registers.zaakregister.database import Conflict, Database
 
 log = Logger()
 
@@ -154,12 +152,13 @@ class Zaakregister:
         if operation == "updateZaakdocument":
             return self._update_document(request)
         if operation == "creeerZaak":
-            # Read and checked before the turn to write, answered after it:
-            # the turn holds only the statements, shared with the other
-            # creeerZaken waiting for it.
+            # Read and checked before the turn to write, which then holds
+            # only the statements.
             aanmaak = zaken.voorbereid(request)
-            self._write_together(Together(aanmaak, zaken.bewaar, zaken.bewaar_samen))
-            return bevestiging(request, self.config)
+            return self._write(
+                lambda s: zaken.creeer(s, request, self.config, aanmaak),
+                together=True,
+            )
         if operation == "geefZaakdocumentLezen":
             return self.database.read(
                 lambda s: documenten.lees(s, request, self.config, self.blobs)
@@ -183,16 +182,24 @@ class Zaakregister:
             return self._write(lambda s: work(s, request, self.config))
         return self.database.read(lambda s: work(s, request, self.config))
 
-    def _write(self, work: Callable[[Session], etree._Element]) -> etree._Element:
-        """Run ``work`` in a write transaction."""
-        with _conflicts():
-            return self.database.write(work)
-
-    def _write_together(self, together: Together[Any]) -> None:
-        """Store ``together.item`` in a write transaction that may be shared
-        with other creeerZaken."""
-        with _conflicts():
-            self.database.write_together(together)
+    def _write(
+        self, work: Callable[[Session], etree._Element], *, together: bool = False
+    ) -> etree._Element:
+        """Run ``work`` in a write transaction; ``together``: one that may be
+        shared with other creeerZaak works (it touches only the database)."""
+        write = self.database.write_together if together else self.database.write
+        try:
+            return write(work)
+        except Conflict as exc:
+            # Two senders created the same zaak or document at once; the
+            # loser's answer is the one a second creeerZaak would get.
+            raise StufFault(
+                "StUF058",
+                "Object bestaat al",
+                plek="client",
+                details="een zaak of document met deze identificatie is zojuist "
+                "door een ander bericht aangemaakt",
+            ) from exc
 
     def _new_document(self, request: Request) -> etree._Element:
         stored = documenten.Stored()
@@ -241,19 +248,3 @@ def _referenced(body: etree._Element) -> set[str]:
     return {
         key for element in body.iter() if (key := element.get(inhoud.TAKEN)) is not None
     }
-
-
-@contextmanager
-def _conflicts() -> Iterator[None]:
-    """Two senders created the same zaak or document at once: the loser's
-    answer is the one a second creeerZaak would get."""
-    try:
-        yield
-    except Conflict as exc:
-        raise StufFault(
-            "StUF058",
-            "Object bestaat al",
-            plek="client",
-            details="een zaak of document met deze identificatie is zojuist "
-            "door een ander bericht aangemaakt",
-        ) from exc

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from esb.engines import insert_rows, run, run_many
+from esb.engines import run, run_many
 from esb.errors import StufFault
 from registers.stuf import child, is_nil, path, text
 from registers.zaakregister import answers, gebeurtenissen, identificaties, parse
@@ -210,15 +210,15 @@ def voorbereid(request: Request) -> Aanmaak:
     return Aanmaak(gegevens.identificatie, nieuw, gebeurtenis)
 
 
-def creeer(session: Session, request: Request, config: Config) -> etree._Element:
-    """Carry out a creeerZaak: its zaak stored, the Bv03."""
-    bewaar(session, voorbereid(request))
-    return bevestiging(request, config)
-
-
-def bewaar(session: Session, aanmaak: Aanmaak) -> None:
-    """Store the zaak :func:`voorbereid` made ready; refused when one with
-    its identificatie exists."""
+def creeer(
+    session: Session,
+    request: Request,
+    config: Config,
+    aanmaak: Aanmaak | None = None,
+) -> etree._Element:
+    """Store the zaak of a creeerZaak (made ready by :func:`voorbereid`)."""
+    if aanmaak is None:
+        aanmaak = voorbereid(request)
     connection = session.connection()
     if run(connection, _EXISTS, {"identificatie": aanmaak.identificatie}):
         raise refused(
@@ -228,55 +228,7 @@ def bewaar(session: Session, aanmaak: Aanmaak) -> None:
         )
     aanmaak.nieuw.insert(connection)
     run(connection, _INSERT[_GEBEURTENISSEN], aanmaak.gebeurtenis)
-
-
-class NietSamen(Exception):
-    """The zaken cannot be stored together; each must be stored alone."""
-
-
-def bewaar_samen(session: Session, aanmaken: Sequence[Aanmaak]) -> None:
-    """Store several zaken at once: one multi-row INSERT per table.
-
-    For the creeerZaken that share a write transaction on SQLite
-    (:meth:`Database.write_together`). Each statement there lets go of the
-    GIL and must win it back from the broker's other threads while every
-    other writer waits for the turn: a few statements for the lot instead
-    of five or more a zaak. The zaken get the ids SQLite would give them
-    one by one (the highest so far plus one; the turn to write excludes
-    other writers). Raises :class:`NietSamen` when an identificatie exists
-    or comes twice, so that each is stored alone and gets its own answer.
-    """
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        # PostgreSQL gives ids from a sequence, which max(id) + 1 would pass by.
-        raise NietSamen("alleen op SQLite")
-    identificaties = [aanmaak.identificatie for aanmaak in aanmaken]
-    if len(set(identificaties)) < len(identificaties):
-        raise NietSamen("een identificatie komt twee keer voor")
-    named = {str(index): value for index, value in enumerate(identificaties)}
-    if run(connection, _any_exists(len(identificaties)), named):
-        raise NietSamen("een van de zaken bestaat al")
-    highest = run(connection, _HIGHEST_ID, {})
-    first = (highest[0] if highest and highest[0] is not None else 0) + 1
-
-    zaken: list[Row] = []
-    relations: list[list[Row]] = [[] for _ in _RELATION_TABLES]
-    for offset, aanmaak in enumerate(aanmaken):
-        zaken.append({**aanmaak.nieuw.zaak, "id": first + offset})
-        for rows, (_table, own) in zip(
-            relations, aanmaak.nieuw.tables()[1:], strict=True
-        ):
-            for row in own:
-                row["zaak_id"] = first + offset
-            rows += own
-    insert_rows(connection, _ZAKEN, ("id", *_columns(_ZAKEN)), zaken)
-    for table, rows in zip(_RELATION_TABLES, relations, strict=True):
-        if rows:
-            insert_rows(connection, table, _columns(table), rows)
-    gebeurtenissen_rows = [aanmaak.gebeurtenis for aanmaak in aanmaken]
-    insert_rows(
-        connection, _GEBEURTENISSEN, _columns(_GEBEURTENISSEN), gebeurtenissen_rows
-    )
+    return bevestiging(request, config)
 
 
 def _table(model: type[Base]) -> sa.Table:
@@ -321,18 +273,6 @@ _INSERT_ZAAK = _insert(_ZAKEN).returning(_ZAKEN.c.id)
 _EXISTS = sa.select(_ZAKEN.c.id).where(
     _ZAKEN.c.identificatie == sa.bindparam("identificatie")
 )
-_HIGHEST_ID = sa.select(sa.func.max(_ZAKEN.c.id))
-_RELATION_TABLES = (_STATUSSEN, _ROLLEN, _KENMERKEN, _RELATIES, _BESLUITEN)
-
-
-@functools.cache
-def _any_exists(n: int) -> sa.Select[tuple[int]]:
-    """Whether a zaak exists with one of ``n`` identificaties (bound as 0
-    to n - 1)."""
-    wanted: list[sa.BindParameter[str]] = [
-        sa.bindparam(str(index), type_=sa.String) for index in range(n)
-    ]
-    return sa.select(_ZAKEN.c.id).where(_ZAKEN.c.identificatie.in_(wanted))
 
 
 def _row(table: sa.Table, **values: Any) -> Row:
