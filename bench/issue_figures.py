@@ -11,7 +11,10 @@ prints one table:
    that every accepted message was delivered;
 2. ``bench/bare_twisted.py`` (parse and validate, nothing else) at concurrency
    32, and parse+validate in-process (``emo bench --ceiling``);
-3. creeerZaak into the zaakregister with the default ``config/`` (``emo bench
+3. the general-purpose flow engine of the issue: Node-RED running
+   ``bench/flow_engine/flows.json`` (parse and switch, no validation, no
+   journal), when ``npm ci --prefix bench/flow_engine`` installed it;
+4. creeerZaak into the zaakregister with the default ``config/`` (``emo bench
    --unique-zaak``), on SQLite and, given ``--postgres URL``, with both
    registers on PostgreSQL (in schemas it creates and drops).
 
@@ -20,7 +23,7 @@ Run from the project's root::
     .venv/bin/python bench/issue_figures.py --schemas ../shared/stuf/zds-1.2 \\
         [--seconds 60] [--postgres postgresql+psycopg://postgres@127.0.0.1/test]
 
-It takes about four times ``--seconds`` plus start-up. The message is the
+It takes about five times ``--seconds`` plus start-up. The message is the
 3 KB haarlem creeerZaak of the shared examples unless ``--message`` says
 otherwise.
 """
@@ -47,6 +50,7 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 EMO = Path(sys.executable).with_name("emo")
+NODE_RED = ROOT / "bench" / "flow_engine" / "node_modules" / "node-red" / "red.js"
 MESSAGE = (
     ROOT.parent / "shared" / "stuf" / "examples" / "haarlem" / "creeerzaakRequest.xml"
 )
@@ -198,6 +202,29 @@ def references(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         )
 
 
+def flow_engine(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """Node-RED with ``bench/flow_engine/flows.json``, if it is installed."""
+    if not NODE_RED.exists():
+        return
+    port = free_port()
+    with (
+        tempfile.TemporaryDirectory() as user_dir,
+        running(
+            [
+                *("node", str(NODE_RED), "--userDir", user_dir),
+                *("--port", str(port), str(NODE_RED.parents[2] / "flows.json")),
+            ],
+            f"http://127.0.0.1:{port}/",
+        ),
+    ):
+        figures["flow_engine"] = closed_loop(
+            f"http://127.0.0.1:{port}/stuf/zds",
+            args.message,
+            max(10, args.seconds // 2),
+            *("--warmup", "2"),
+        )
+
+
 def creeer_zaak(
     args: argparse.Namespace, figures: dict[str, Any], key: str, env: Mapping[str, str]
 ) -> None:
@@ -285,7 +312,7 @@ def table(figures: Mapping[str, Any]) -> str:
             "bare Twisted, parse + validate",
             f"{bare['throughput']:,.0f}/s: the broker does "
             f"{per_second / bare['throughput']:.2f} of it",
-            "issue: about 1,200/s",
+            "issue: about 1,200/s, so >= 0.58",
         ),
         (
             "parse + validate in-process",
@@ -293,6 +320,24 @@ def table(figures: Mapping[str, Any]) -> str:
             "",
         ),
     ]
+    flow = figures.get("flow_engine")
+    if flow is None:
+        rows.append(
+            (
+                "flow engine (Node-RED), parse + switch",
+                "not measured: npm ci --prefix bench/flow_engine installs it",
+                "issue: about 820/s",
+            )
+        )
+    else:
+        rows.append(
+            (
+                "flow engine (Node-RED), parse + switch",
+                f"{flow['throughput']:,.0f}/s, {_p(flow, 'p99')}: the broker does "
+                f"{per_second / flow['throughput']:.2f} of it",
+                "issue: about 820/s, so >= 0.85",
+            )
+        )
     for key, label, target in (
         ("zaak_sqlite", "SQLite", ">= 400/s"),
         ("zaak_postgres", "PostgreSQL", "reported"),
@@ -300,11 +345,15 @@ def table(figures: Mapping[str, Any]) -> str:
         if key in figures:
             zaak = figures[key]
             ratio = zaak["throughput"] / bare["throughput"]
+            versus_flow = ""
+            if flow is not None:
+                share = zaak["throughput"] / flow["throughput"]
+                versus_flow = f", {share:.2f} of the flow engine"
             rows.append(
                 (
                     f"creeerZaak into the registers, {label} (32 connections)",
                     f"{zaak['throughput']:,.0f}/s, {_p(zaak, 'p99')}, "
-                    f"{zaak['outcomes']}; {ratio:.3f} of bare Twisted",
+                    f"{zaak['outcomes']}; {ratio:.3f} of bare Twisted{versus_flow}",
                     target,
                 )
             )
@@ -333,6 +382,7 @@ def main() -> int:
     figures: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
     forwarding(args, figures)
     references(args, figures)
+    flow_engine(args, figures)
     creeer_zaak(args, figures, "zaak_sqlite", {})
     if args.postgres:
         with postgres_schemas(args.postgres) as env:
